@@ -1,0 +1,152 @@
+"""One exception tree for the whole project.
+
+Every error this package raises on purpose derives from
+:class:`GradcamServingError`, so callers can catch one type. The tree::
+
+    GradcamServingError
+    ├── ExportError                  the exporter refused or failed
+    │   ├── ModelSourceError         path missing, format unknown, load failed
+    │   ├── LayerNotFoundError       --layer names no candidate (lists the closest)
+    │   ├── UnsupportedModelError    no 4-D tensor, output not class scores, refused op
+    │   ├── VersionExistsError       BASE/NAME/VERSION exists and --overwrite not given
+    │   └── ServingCheckError        the export failed TF Serving's loading path
+    ├── ConfigError                  a server flag or config file is invalid
+    └── RpcError                     a gRPC call failed (client side); carries .code, .details
+        ├── InvalidArgumentError     INVALID_ARGUMENT
+        ├── NotFoundError            NOT_FOUND
+        ├── FailedPreconditionError  FAILED_PRECONDITION
+        ├── UnavailableError         UNAVAILABLE
+        ├── DeadlineExceededError    DEADLINE_EXCEEDED
+        ├── ResourceExhaustedError   RESOURCE_EXHAUSTED
+        └── UnimplementedError       UNIMPLEMENTED
+
+This module imports nothing heavy (no TensorFlow, no grpc) so the thin client
+can share it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DeadlineExceededError",
+    "ExportError",
+    "FailedPreconditionError",
+    "GradcamServingError",
+    "GradcamServingWarning",
+    "InvalidArgumentError",
+    "LayerNotFoundError",
+    "ModelSourceError",
+    "NotFoundError",
+    "ResourceExhaustedError",
+    "RpcError",
+    "ServingCheckError",
+    "UnavailableError",
+    "UnimplementedError",
+    "UnsupportedModelError",
+    "VersionExistsError",
+    "rpc_error_for_code",
+]
+
+
+class GradcamServingError(Exception):
+    """Root of every error raised on purpose by gradcam-serving."""
+
+
+class GradcamServingWarning(UserWarning):
+    """Warnings of our own; the test suite turns them into errors."""
+
+
+class ExportError(GradcamServingError):
+    """The exporter could not produce a servable version folder."""
+
+
+class ModelSourceError(ExportError):
+    """The model source is missing, of an unknown kind, or failed to load."""
+
+
+class LayerNotFoundError(ExportError):
+    """The requested target layer matches no candidate tensor."""
+
+    def __init__(self, message: str, *, requested: str, suggestions: list[str]) -> None:
+        super().__init__(message)
+        self.requested = requested
+        self.suggestions = list(suggestions)
+
+
+class UnsupportedModelError(ExportError):
+    """The model cannot be explained or served: no spatial tensor, bad output, refused op."""
+
+
+class VersionExistsError(ExportError):
+    """The target version folder exists and overwriting was not asked for."""
+
+
+class ServingCheckError(ExportError):
+    """The written SavedModel failed the TF Serving loading-path check."""
+
+
+class ConfigError(GradcamServingError):
+    """A server flag, model config or batching parameters file is invalid."""
+
+
+class RpcError(GradcamServingError):
+    """A call to a TF Serving compatible server failed.
+
+    Attributes:
+        code: the ``grpc.StatusCode`` name, e.g. ``"NOT_FOUND"``.
+        details: the server's message, unchanged.
+    """
+
+    code_name: str = "UNKNOWN"
+
+    def __init__(self, code: str, details: str) -> None:
+        super().__init__(f"{code}: {details}")
+        self.code = code
+        self.details = details
+
+
+class InvalidArgumentError(RpcError):
+    code_name = "INVALID_ARGUMENT"
+
+
+class NotFoundError(RpcError):
+    code_name = "NOT_FOUND"
+
+
+class FailedPreconditionError(RpcError):
+    code_name = "FAILED_PRECONDITION"
+
+
+class UnavailableError(RpcError):
+    code_name = "UNAVAILABLE"
+
+
+class DeadlineExceededError(RpcError):
+    code_name = "DEADLINE_EXCEEDED"
+
+
+class ResourceExhaustedError(RpcError):
+    code_name = "RESOURCE_EXHAUSTED"
+
+
+class UnimplementedError(RpcError):
+    code_name = "UNIMPLEMENTED"
+
+
+_RPC_ERRORS: dict[str, type[RpcError]] = {
+    cls.code_name: cls
+    for cls in (
+        InvalidArgumentError,
+        NotFoundError,
+        FailedPreconditionError,
+        UnavailableError,
+        DeadlineExceededError,
+        ResourceExhaustedError,
+        UnimplementedError,
+    )
+}
+
+
+def rpc_error_for_code(code: str, details: str) -> RpcError:
+    """Build the most specific :class:`RpcError` for a status code name."""
+    return _RPC_ERRORS.get(code, RpcError)(code, details)

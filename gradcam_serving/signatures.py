@@ -1,0 +1,41 @@
+"""The serving contract: signature keys and tensor aliases.
+
+Shared by the exporter (which builds the signatures), the server (which only
+feeds and fetches by these aliases) and the thin client (which must not import
+TensorFlow), so it is plain Python.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CLASS_INDEX",
+    "EXPLAIN",
+    "EXPLAIN_OUTPUTS",
+    "HEATMAP",
+    "IMAGES",
+    "LABEL",
+    "PREDICT",
+    "PREDICT_OUTPUTS",
+    "PREDICTED_CLASS",
+    "PROBABILITIES",
+    "SCORE",
+    "SERVING_DEFAULT",
+]
+
+PREDICT = "predict"
+EXPLAIN = "explain"
+SERVING_DEFAULT = "serving_default"
+
+IMAGES = "images"
+CLASS_INDEX = "class_index"
+
+PROBABILITIES = "probabilities"
+SCORE = "score"
+LABEL = "label"
+HEATMAP = "heatmap"
+
+PREDICTED_CLASS = -1
+"""``class_index`` value meaning "explain the predicted class"."""
+
+PREDICT_OUTPUTS = (PROBABILITIES, CLASS_INDEX, SCORE, LABEL)
+EXPLAIN_OUTPUTS = PREDICT_OUTPUTS + (HEATMAP,)
