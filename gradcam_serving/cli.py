@@ -1,0 +1,194 @@
+"""The ``gradcam-serving`` command line.
+
+Commands import TensorFlow only when they need it, so ``predict`` and
+``explain`` (thin-client commands) start fast and work without TensorFlow.
+Every failure ends in one ``error: ...`` line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from gradcam_serving.errors import GradcamServingError
+
+__all__ = ["main"]
+
+
+class _Numbers(click.ParamType):
+    """A comma-separated list of ``count`` numbers, e.g. ``0,1`` or ``123.7,116.3,103.5``."""
+
+    def __init__(self, count: int, kind: type = float) -> None:
+        self.count = count
+        self.kind = kind
+        self.name = f"{count} comma-separated numbers"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[Any, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            numbers = tuple(self.kind(part) for part in str(value).split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not {self.count} comma-separated numbers", param, ctx)
+        if len(numbers) != self.count:
+            self.fail(f"expected {self.count} comma-separated numbers, got {len(numbers)} in {value!r}", param, ctx)
+        return numbers
+
+
+def _quiet_tensorflow() -> None:
+    """Keep TF's C++ and deprecation chatter out of a user's terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+
+
+@contextmanager
+def _errors_as_exit() -> Iterator[None]:
+    """Turn our errors (and bad values) into one line on stderr and exit code 1."""
+    try:
+        yield
+    except (GradcamServingError, ValueError, OSError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        click.echo(f"error: {message}", err=True)
+        sys.exit(1)
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str], None]]:
+    """A spinner with the current step on a terminal; silence when piped."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda _step: None
+        return
+    with console.status("Starting") as status:
+
+        def update(step: str) -> None:
+            console.log(step)
+            status.update(step)
+
+        yield update
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gradcam-serving")
+def cli() -> None:
+    """Export image classifiers with an in-graph Grad-CAM `explain` signature and serve them."""
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--input-size", type=_Numbers(2, int), help="H,W for models that accept any image size.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def inspect(model: str, input_size: tuple[int, int] | None, as_json: bool) -> None:
+    """List the layers Grad-CAM can target in MODEL and mark the automatic choice."""
+    with _errors_as_exit():
+        _quiet_tensorflow()
+        from gradcam_serving.exporter import inspect_model
+
+        report = inspect_model(model, input_size=input_size)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    _print_candidates(report)
+
+
+def _print_candidates(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report.kind}: input {report.input_size[0]}x{report.input_size[1]}, {report.num_classes} classes")
+    for column in ("", "layer", "op", "shape"):
+        table.add_column(column)
+    for candidate in report.candidates:
+        mark = "auto" if candidate == report.auto else ""
+        shape = "x".join("N" if d is None else str(d) for d in candidate.shape)
+        table.add_row(mark, candidate.name, candidate.op_type, shape)
+    Console().print(table)
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--output", "base", required=True, type=click.Path(file_okay=False), help="Model base folder (BASE).")
+@click.option("--name", required=True, help="Model name; the export goes to BASE/NAME/VERSION.")
+@click.option("--version", type=click.IntRange(min=0), help="Version number (default: the next integer).")
+@click.option("--layer", default="auto", show_default=True, help="Target layer's friendly name, or 'auto'.")
+@click.option("--labels", type=click.Path(dir_okay=False), help="Text file with one class label per line.")
+@click.option("--input-range", type=_Numbers(2), help="LO,HI the model expects pixels in (default 0,1).")
+@click.option("--mean", type=_Numbers(3), help="Per-channel mean R,G,B on the 0..255 scale (with --std).")
+@click.option("--std", type=_Numbers(3), help="Per-channel std R,G,B on the 0..255 scale (with --mean).")
+@click.option("--input-size", type=_Numbers(2, int), help="H,W for models that accept any image size.")
+@click.option(
+    "--scores",
+    type=click.Choice(["auto", "logits", "probabilities"]),
+    default="auto",
+    show_default=True,
+    help="What the model outputs; auto treats a final softmax as probabilities, anything else as logits.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing version folder.")
+def export(model: str, base: str, name: str, version: int | None, layer: str, labels: str | None, **options: Any) -> None:
+    """Export MODEL (hub handle or folder, .h5, .keras, SavedModel) with predict and explain signatures."""
+    with _errors_as_exit():
+        preprocessing = _preprocessing(options["input_range"], options["mean"], options["std"])
+        _quiet_tensorflow()
+        from gradcam_serving.exporter import export_model, read_labels
+
+        with _progress() as progress:
+            result = export_model(
+                model,
+                base,
+                name,
+                version=version,
+                layer=layer,
+                labels=read_labels(labels) if labels else None,
+                preprocessing=preprocessing,
+                scores=options["scores"],
+                input_size=options["input_size"],
+                overwrite=options["overwrite"],
+                progress=progress,
+            )
+    click.echo(
+        f"exported {result.kind} with Grad-CAM at {result.layer.name} "
+        f"({result.num_classes} classes, variables {result.size_ratio:.2f}x source weights)",
+        err=True,
+    )
+    click.echo(str(result.path))
+
+
+def _preprocessing(input_range: Any, mean: Any, std: Any) -> Any:
+    if input_range is not None and (mean is not None or std is not None):
+        raise click.UsageError("give either --input-range or --mean/--std, not both")
+    if (mean is None) != (std is None):
+        raise click.UsageError("--mean and --std go together")
+    from gradcam_serving.exporter import Preprocessing
+
+    if mean is not None:
+        return Preprocessing(input_range=None, mean=mean, std=std)
+    return Preprocessing(input_range=input_range or (0.0, 1.0))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="gradcam-serving", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

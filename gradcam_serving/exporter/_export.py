@@ -1,0 +1,197 @@
+"""The export pipeline: load, split, build signatures, write atomically, gate.
+
+Each step is a small function; :func:`export_model` only sequences them and
+reports progress, so the CLI and the Python API behave the same.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from gradcam_serving import signatures as sig
+
+from ._gate import verify_export
+from ._graph import Candidate, ModelGraph, trace_model_graph
+from ._loaders import LoadedModel, load_model
+from ._signatures import GradcamModule, Preprocessing, ScoreMode
+from ._writer import write_version
+
+__all__ = ["ExportResult", "Inspection", "export_model", "inspect_model", "read_labels"]
+
+Progress = Callable[[str], None]
+_SAMPLE_SEED = 20261125
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What ``gradcam-serving inspect`` shows."""
+
+    kind: str
+    input_size: tuple[int, int]
+    num_classes: int
+    output_is_softmax: bool
+    candidates: list[Candidate]
+    auto: Candidate
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "input_size": list(self.input_size),
+            "num_classes": self.num_classes,
+            "output_is_softmax": self.output_is_softmax,
+            "auto": self.auto.name,
+            "candidates": [
+                {"name": c.name, "path": c.path, "op_type": c.op_type, "shape": list(c.shape), "auto": c == self.auto}
+                for c in self.candidates
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Where the export went and what it measured."""
+
+    path: Path
+    version: int
+    layer: Candidate
+    kind: str
+    num_classes: int
+    source_weight_bytes: int
+    variables_bytes: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def size_ratio(self) -> float:
+        """Size of the export's ``variables/`` over the source weights (target <= 1.05)."""
+        return self.variables_bytes / self.source_weight_bytes if self.source_weight_bytes else float("nan")
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _analyse(source: Any, input_size: tuple[int, int] | None) -> tuple[LoadedModel, ModelGraph]:
+    loaded = load_model(source, input_size=input_size)
+    return loaded, trace_model_graph(loaded)
+
+
+def inspect_model(source: Any, *, input_size: tuple[int, int] | None = None) -> Inspection:
+    """List the target-layer candidates of a model and the automatic choice."""
+    loaded, graph = _analyse(source, input_size)
+    return Inspection(
+        kind=loaded.kind,
+        input_size=graph.input_size,
+        num_classes=graph.num_classes,
+        output_is_softmax=graph.output_is_softmax,
+        candidates=graph.candidates,
+        auto=graph.auto_candidate,
+    )
+
+
+def read_labels(path: str | os.PathLike[str]) -> list[str]:
+    """One label per line; blank trailing lines are ignored."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"cannot read labels file {os.fspath(path)!r}: {exc.strerror}") from exc
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return [line.strip() for line in lines]
+
+
+def sample_requests(graph: ModelGraph) -> dict[str, dict[str, np.ndarray]]:
+    """A small fixed batch per signature, used to compare loading paths."""
+    height, width = graph.input_size
+    images = np.random.default_rng(_SAMPLE_SEED).integers(0, 256, (2, height, width, 3), dtype=np.uint8)
+    class_index = np.array([sig.PREDICTED_CLASS, graph.num_classes - 1], np.int32)
+    return {
+        sig.PREDICT: {sig.IMAGES: images},
+        sig.SERVING_DEFAULT: {sig.IMAGES: images},
+        sig.EXPLAIN: {sig.IMAGES: images, sig.CLASS_INDEX: class_index},
+    }
+
+
+def _run_in_process(module: GradcamModule, requests: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
+    functions = {sig.PREDICT: module.predict, sig.SERVING_DEFAULT: module.predict, sig.EXPLAIN: module.explain}
+    return {name: {k: v.numpy() for k, v in functions[name](**inputs).items()} for name, inputs in requests.items()}
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def export_model(
+    source: Any,
+    base: str | os.PathLike[str],
+    name: str,
+    *,
+    version: int | None = None,
+    layer: str = "auto",
+    labels: Sequence[str] | None = None,
+    preprocessing: Preprocessing = Preprocessing(),
+    scores: ScoreMode = "auto",
+    input_size: tuple[int, int] | None = None,
+    overwrite: bool = False,
+    progress: Progress = _quiet,
+) -> ExportResult:
+    """Export ``source`` to ``base/name/version`` with ``predict`` and ``explain``.
+
+    Args:
+        source: hub handle, model path, Keras model or tf.Module (see ``load_model``).
+        base: model base folder; the version lands in ``base/name/<version>``.
+        name: model name.
+        version: version number, default the next integer.
+        layer: target layer's friendly name, or ``auto``.
+        labels: class labels, one per class.
+        preprocessing: how uint8 pixels are scaled in-graph.
+        scores: whether the model outputs logits or probabilities (``auto`` detects softmax).
+        input_size: ``(height, width)`` for size-agnostic models.
+        overwrite: replace an existing version.
+        progress: called with a short description before each step.
+
+    Raises:
+        ExportError: any failure; nothing numeric is left under ``base/name``.
+
+    Example:
+        >>> export_model("hub_module/", "models", "flowers")  # doctest: +SKIP
+    """
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    progress("Loading model")
+    loaded, graph = _analyse(source, input_size)
+    target = graph.resolve_layer(layer)
+    seconds["load_and_split"] = time.perf_counter() - started
+
+    progress(f"Building signatures (Grad-CAM at {target.name})")
+    module = GradcamModule(graph, target, labels=labels, preprocessing=preprocessing, scores=scores)
+    requests = sample_requests(graph)
+    expected = _run_in_process(module, requests)
+    seconds["build"] = time.perf_counter() - started - sum(seconds.values())
+
+    def build(folder: Path) -> None:
+        progress("Writing SavedModel")
+        tf.saved_model.save(module, str(folder), signatures=module.signatures())
+        progress("Checking with TF Serving's loading path")
+        verify_export(folder, requests, expected)
+
+    path = write_version(base, name, build, version=version, overwrite=overwrite)
+    seconds["write_and_check"] = time.perf_counter() - started - sum(seconds.values())
+    weight_bytes = sum(int(v.shape.num_elements()) * v.dtype.size for v in loaded.function.variables)
+    return ExportResult(
+        path=path,
+        version=int(path.name),
+        layer=target,
+        kind=loaded.kind,
+        num_classes=graph.num_classes,
+        source_weight_bytes=weight_bytes,
+        variables_bytes=_folder_bytes(path / "variables"),
+        seconds=seconds,
+    )

@@ -1,0 +1,239 @@
+"""The exported ``tf.Module``: ``predict`` and ``explain`` built on the flat graph.
+
+Both signatures import the same inlined graph and bind it to this module's own
+variables, so the weights are saved once, as variables, and TF Serving's
+Session loader restores exactly the handles the functions read (the Keras 3
+``Could not find variable`` trap cannot happen: no Keras object is saved).
+
+Bad requests are rejected inside the graph by ``tf.debugging`` asserts, so TF
+Serving reports them as INVALID_ARGUMENT with our message. That is also why the
+input specs have unknown rank: a static shape would let TF drop the asserts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import tensorflow as tf
+
+from gradcam_serving import signatures as sig
+from gradcam_serving.errors import UnsupportedModelError
+
+from ._graph import Candidate, ModelGraph, bind_capture
+
+__all__ = ["GradcamModule", "Preprocessing", "ScoreMode"]
+
+ScoreMode = Literal["auto", "logits", "probabilities"]
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How uint8 pixels become the model's input values.
+
+    Either ``input_range`` (pixels 0..255 mapped linearly to ``[lo, hi]``) or
+    per-channel ``mean`` and ``std`` on the 0..255 pixel scale
+    (``(pixel - mean) / std``), never both.
+    """
+
+    input_range: tuple[float, float] | None = (0.0, 1.0)
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("mean and std must be given together (three values each, on the 0..255 scale)")
+        if self.mean is not None:
+            if self.input_range not in (None, (0.0, 1.0)):
+                raise ValueError("give either input_range or mean/std, not both")
+            object.__setattr__(self, "input_range", None)
+            if len(self.mean) != 3 or len(self.std) != 3:  # type: ignore[arg-type]
+                raise ValueError(f"mean and std need 3 values (R,G,B); got {self.mean} and {self.std}")
+            if any(s <= 0 for s in self.std):  # type: ignore[union-attr]
+                raise ValueError(f"std values must be positive; got {self.std}")
+        elif self.input_range is None or not self.input_range[0] < self.input_range[1]:
+            raise ValueError(f"input_range must be (lo, hi) with lo < hi; got {self.input_range}")
+
+    def apply(self, pixels: tf.Tensor) -> tf.Tensor:
+        """Map float pixels in [0, 255] to the model's input values."""
+        if self.mean is not None:
+            return (pixels - tf.constant(self.mean, tf.float32)) / tf.constant(self.std, tf.float32)
+        lo, hi = self.input_range  # type: ignore[misc]
+        return pixels * ((hi - lo) / 255.0) + lo
+
+
+def _validate_images(images: tf.Tensor) -> tf.Tensor:
+    """Reject wrong rank or channel count inside the graph; return images with a static rank."""
+    rank_ok = tf.debugging.assert_rank(
+        images, 4, message="images must be a uint8 tensor of shape [N, H, W, 3]; got the wrong rank"
+    )
+    with tf.control_dependencies([rank_ok]):
+        shape = tf.shape(images)
+        checks = [
+            tf.debugging.assert_equal(
+                shape[3], 3, message="images must have 3 channels (RGB) in the last dimension"
+            ),
+            tf.debugging.assert_positive(
+                shape[1:3], message="images must have a height and width of at least 1 pixel"
+            ),
+        ]
+    with tf.control_dependencies(checks):
+        images = tf.identity(images)
+    images.set_shape([None, None, None, 3])
+    return images
+
+
+def _validate_class_index(class_index: tf.Tensor, batch: tf.Tensor, num_classes: int) -> tf.Tensor:
+    rank_ok = tf.debugging.assert_rank(
+        class_index, 1, message="class_index must be an int32 vector [N], one entry per image"
+    )
+    with tf.control_dependencies([rank_ok]):
+        checks = [
+            tf.debugging.assert_equal(
+                tf.shape(class_index)[0],
+                batch,
+                message="class_index must have one entry per image (same length as images)",
+            ),
+            tf.debugging.assert_greater_equal(
+                class_index, -1, message="class_index must be -1 (the predicted class) or a class index"
+            ),
+            tf.debugging.assert_less(
+                class_index,
+                num_classes,
+                message=f"class_index out of range; the model has {num_classes} classes (0..{num_classes - 1})",
+            ),
+        ]
+    with tf.control_dependencies(checks):
+        class_index = tf.identity(class_index)
+    class_index.set_shape([None])
+    return class_index
+
+
+class GradcamModule(tf.Module):
+    """The module written to ``BASE/NAME/VERSION``.
+
+    Args:
+        graph: the inlined model graph.
+        target: the feature map Grad-CAM differentiates against.
+        labels: one label per class, or ``None`` to return indices as text.
+        preprocessing: pixel scaling done in-graph.
+        scores: ``auto`` (softmax outputs are probabilities, anything else
+            logits), ``logits`` or ``probabilities``.
+    """
+
+    def __init__(
+        self,
+        graph: ModelGraph,
+        target: Candidate,
+        *,
+        labels: Sequence[str] | None = None,
+        preprocessing: Preprocessing = Preprocessing(),
+        scores: ScoreMode = "auto",
+    ) -> None:
+        super().__init__(name="gradcam_serving")
+        if labels is not None and len(labels) != graph.num_classes:
+            raise ValueError(f"got {len(labels)} labels for a model with {graph.num_classes} classes")
+        if scores not in ("auto", "logits", "probabilities"):
+            raise ValueError(f"scores must be 'auto', 'logits' or 'probabilities'; got {scores!r}")
+        self._graph = graph
+        self._target = target
+        self._preprocessing = preprocessing
+        self._scores = scores
+        self._label_values = list(labels) if labels is not None else None
+        self._names = [name for name, value in graph.captures.items() if isinstance(value, tf.Variable)]
+        self.weights = [
+            tf.Variable(graph.captures[name].read_value(), trainable=False, name=_var_name(graph.captures[name]))
+            for name in self._names
+        ]
+        self.predict = tf.function(
+            self._predict, input_signature=[tf.TensorSpec(None, tf.uint8, name=sig.IMAGES)]
+        )
+        self.explain = tf.function(
+            self._explain,
+            input_signature=[
+                tf.TensorSpec(None, tf.uint8, name=sig.IMAGES),
+                tf.TensorSpec(None, tf.int32, name=sig.CLASS_INDEX),
+            ],
+        )
+
+    def signatures(self) -> dict[str, Any]:
+        """Concrete functions keyed by signature name, ready for ``tf.saved_model.save``."""
+        predict = self.predict.get_concrete_function()
+        return {sig.PREDICT: predict, sig.SERVING_DEFAULT: predict, sig.EXPLAIN: self.explain.get_concrete_function()}
+
+    # -- graph pieces ---------------------------------------------------------------------------
+
+    def _bindings(self) -> dict[str, tf.Tensor]:
+        graph = tf.compat.v1.get_default_graph()
+        bindings = {name: bind_capture(graph, var) for name, var in zip(self._names, self.weights)}
+        for name, value in self._graph.captures.items():
+            if name not in bindings:
+                bindings[name] = bind_capture(graph, value)
+        return bindings
+
+    def _model_input(self, images: tf.Tensor) -> tf.Tensor:
+        pixels = tf.image.resize(tf.cast(images, tf.float32), self._graph.input_size, method="bilinear")
+        return self._preprocessing.apply(pixels)
+
+    def _run_model(self, images: tf.Tensor, extra: list[str]) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        """Import the graph once; return (class-score tensor, probabilities, extra fetches)."""
+        g = self._graph
+        use_softmax_input = g.output_is_softmax and self._scores != "logits"
+        fetches = [g.output_name] + ([g.logits_name] if use_softmax_input else []) + extra
+        tensors = g.import_graph(self._model_input(images), self._bindings(), fetches)
+        output = tensors[0]
+        if use_softmax_input:
+            return tensors[1], output, tensors[2:]
+        if self._scores == "probabilities":
+            return output, output, tensors[1:]
+        return output, tf.nn.softmax(output, axis=-1), tensors[1:]
+
+    def _labels(self, class_index: tf.Tensor) -> tf.Tensor:
+        if self._label_values is None:
+            return tf.strings.as_string(class_index)
+        return tf.gather(tf.constant(self._label_values, tf.string), class_index)
+
+    def _outputs(self, probabilities: tf.Tensor, class_index: tf.Tensor) -> dict[str, tf.Tensor]:
+        class_index = tf.cast(class_index, tf.int32)
+        return {
+            sig.PROBABILITIES: probabilities,
+            sig.CLASS_INDEX: class_index,
+            sig.SCORE: tf.gather(probabilities, class_index, batch_dims=1),
+            sig.LABEL: self._labels(class_index),
+        }
+
+    # -- signatures -------------------------------------------------------------------------------
+
+    def _predict(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        images = _validate_images(images)
+        _, probabilities, _ = self._run_model(images, [])
+        return self._outputs(probabilities, tf.argmax(probabilities, axis=-1, output_type=tf.int32))
+
+    def _explain(self, images: tf.Tensor, class_index: tf.Tensor) -> dict[str, tf.Tensor]:
+        images = _validate_images(images)
+        class_index = _validate_class_index(class_index, tf.shape(images)[0], self._graph.num_classes)
+        scores, probabilities, (feature_map,) = self._run_model(images, [self._target.tensor])
+        predicted = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        chosen = tf.where(class_index < 0, predicted, class_index)
+        class_score = tf.gather(scores, chosen, batch_dims=1)
+        outputs = self._outputs(probabilities, chosen)
+        outputs[sig.HEATMAP] = self._heatmap(class_score, feature_map, tf.shape(images)[1:3])
+        return outputs
+
+    def _heatmap(self, class_score: tf.Tensor, feature_map: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+        """Grad-CAM: ReLU(sum_k mean_ij(dS/dA_k) * A_k), resized, divided by its maximum."""
+        (gradients,) = tf.gradients(class_score, feature_map)
+        if gradients is None:
+            raise UnsupportedModelError(
+                f"layer {self._target.name!r} has no gradient path to the class score; pick another layer"
+            )
+        weights = tf.reduce_mean(gradients, axis=[1, 2])
+        cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", feature_map, weights))
+        cam = tf.image.resize(cam[..., tf.newaxis], size, method="bilinear")[..., 0]
+        peak = tf.reduce_max(cam, axis=[1, 2], keepdims=True)
+        return tf.clip_by_value(tf.math.divide_no_nan(cam, peak), 0.0, 1.0)
+
+
+def _var_name(variable: tf.Variable) -> str:
+    return variable.name.split(":")[0]
