@@ -1,0 +1,448 @@
+"""What the sync and async clients share: everything except the I/O.
+
+:class:`BaseExplainClient` validates configuration, tracks the lifecycle,
+builds requests and decodes responses. Each RPC is described by a
+:class:`Call` (method path, request, response type, decoder), so the two
+subclasses only differ in how they send a ``Call`` and sleep between retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Generic, TypeVar
+
+import grpc
+import numpy as np
+
+from gradcam_serving import signatures as sig
+from gradcam_serving.client import _wire
+from gradcam_serving.client._config import (
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+    ClientState,
+    Retry,
+    RetryTypes,
+    Timeout,
+    TimeoutTypes,
+    UseClientDefault,
+    channel_options,
+)
+from gradcam_serving.client._images import Images, to_batch, to_class_indices
+from gradcam_serving.client._tensors import array_to_tensor, dtype_name, shape_from_proto, tensor_to_array
+from gradcam_serving.client._types import (
+    Explanation,
+    ModelMetadata,
+    ModelSpec,
+    ModelState,
+    Prediction,
+    SignatureInfo,
+    TensorSpec,
+    VersionStatus,
+)
+from gradcam_serving.errors import (
+    DeadlineExceededError,
+    GradcamServingError,
+    NotFoundError,
+    UnavailableError,
+    rpc_error_for_code,
+)
+
+__all__ = [
+    "NO_RETRY",
+    "WAITABLE_ERRORS",
+    "BaseExplainClient",
+    "Call",
+    "ReadinessPoll",
+    "code_name",
+    "decode_explanation",
+    "decode_metadata",
+    "decode_prediction",
+    "decode_status",
+    "delays_then_stop",
+    "map_rpc_errors",
+    "raise_unless_retryable",
+    "serialize",
+]
+
+T = TypeVar("T")
+
+_SIGNATURE_DEF = "signature_def"
+_CLOSED_MESSAGE = "Cannot send a request, as the client has been closed."
+
+
+def code_name(exc: grpc.RpcError) -> str:
+    """The status code name of a gRPC error (``"UNKNOWN"`` if it carries none)."""
+    code = exc.code() if callable(getattr(exc, "code", None)) else None
+    return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+
+
+@contextlib.contextmanager
+def map_rpc_errors() -> Iterator[None]:
+    """Turn any ``grpc.RpcError`` into the matching :class:`~gradcam_serving.errors.RpcError`.
+
+    The one place where gRPC errors become ours, so callers catch a single
+    exception tree and never need to import grpc. The original stays on
+    ``__cause__``.
+    """
+    try:
+        yield
+    except grpc.RpcError as exc:
+        details = exc.details() if callable(getattr(exc, "details", None)) else str(exc)
+        raise rpc_error_for_code(code_name(exc), details or "") from exc
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One RPC ready to send: where, what, and how to read the answer."""
+
+    method: str
+    request: Any
+    response_type: Any
+    decode: Callable[[Any], T]
+
+
+class BaseExplainClient:
+    """Configuration, lifecycle, request building and response decoding.
+
+    Not used directly: see :class:`ExplainClient` and :class:`AsyncExplainClient`.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        model_name: str,
+        *,
+        version: int | None = None,
+        version_label: str | None = None,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        credentials: grpc.ChannelCredentials | None = None,
+        retries: RetryTypes = DEFAULT_RETRY,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        """Configure a client; no connection is made until the first call.
+
+        Args:
+            target: gRPC target, e.g. ``"localhost:8500"``; use
+                ``"dns:///name:8500"`` to spread calls over all replicas.
+            model_name: the served model's name.
+            version: pin a version number (mutually exclusive with ``version_label``).
+            version_label: pin a version label such as ``"stable"``.
+            timeout: the default deadline per call (:class:`Timeout` or seconds).
+            credentials: use TLS with these ``grpc.ChannelCredentials``; plaintext if ``None``.
+            retries: :class:`Retry` policy or a retry count for ``UNAVAILABLE``.
+            options: extra gRPC channel arguments (replace defaults of the same name).
+
+        Raises:
+            ValueError: both version and version_label, or an empty name/target.
+        """
+        _check_text("target", target)
+        _check_text("model_name", model_name)
+        _check_version(version, version_label)
+        if credentials is not None and not isinstance(credentials, grpc.ChannelCredentials):
+            raise TypeError(f"credentials must be grpc.ChannelCredentials or None; got {type(credentials).__name__}")
+        self._target = target
+        self._model_name = model_name
+        self._version = version
+        self._version_label = version_label
+        self._timeout = Timeout.of(timeout)
+        self._retry = Retry.of(retries)
+        self._credentials = credentials
+        self._options = tuple(options)
+        self._state = ClientState.UNOPENED
+        self._channel: Any = None
+
+    def __repr__(self) -> str:
+        pinned = f", version={self._version}" if self._version is not None else ""
+        pinned += f", version_label={self._version_label!r}" if self._version_label is not None else ""
+        return f"{type(self).__name__}({self._target!r}, {self._model_name!r}{pinned}, state={self._state.name})"
+
+    @property
+    def target(self) -> str:
+        """The gRPC target, e.g. ``"localhost:8500"`` or ``"dns:///svc:8500"``."""
+        return self._target
+
+    @property
+    def model_name(self) -> str:
+        return self._model_name
+
+    @property
+    def version(self) -> int | None:
+        """The pinned version number, or ``None`` (latest, or by label)."""
+        return self._version
+
+    @property
+    def version_label(self) -> str | None:
+        return self._version_label
+
+    @property
+    def timeout(self) -> Timeout:
+        """The deadline every call gets unless it passes its own."""
+        return self._timeout
+
+    @property
+    def retry(self) -> Retry:
+        return self._retry
+
+    @property
+    def is_closed(self) -> bool:
+        return self._state is ClientState.CLOSED
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def _enter(self) -> None:
+        """``with``/``async with``: a client is opened at most once, never after close."""
+        if self._state is ClientState.OPENED:
+            raise RuntimeError("Cannot open a client instance more than once.")
+        if self._state is ClientState.CLOSED:
+            raise RuntimeError("Cannot reopen a client instance, once it has been closed.")
+        self._state = ClientState.OPENED
+
+    def _live_channel(self, grpc_module: ModuleType) -> Any:
+        """The channel, created on first use from ``grpc`` or ``grpc.aio``."""
+        if self._state is ClientState.CLOSED:
+            raise RuntimeError(_CLOSED_MESSAGE)
+        self._state = ClientState.OPENED
+        if self._channel is None:
+            options = channel_options(self._options)
+            if self._credentials is None:
+                self._channel = grpc_module.insecure_channel(self._target, options=options)
+            else:
+                self._channel = grpc_module.secure_channel(self._target, self._credentials, options=options)
+        return self._channel
+
+    def _take_channel_for_close(self) -> Any:
+        """Mark closed and hand over the channel (or ``None``) for the I/O side to close."""
+        self._state = ClientState.CLOSED
+        channel, self._channel = self._channel, None
+        return channel
+
+    def _deadline(self, timeout: TimeoutTypes | UseClientDefault) -> float:
+        if isinstance(timeout, UseClientDefault):
+            return self._timeout.seconds
+        return Timeout.of(timeout).seconds
+
+    # -- requests ------------------------------------------------------------
+
+    def _model_spec(self, signature_name: str = "") -> Any:
+        spec = _wire.ModelSpec(name=self._model_name, signature_name=signature_name)
+        if self._version is not None:
+            spec.version.value = self._version
+        elif self._version_label is not None:
+            spec.version_label = self._version_label
+        return spec
+
+    def _predict_call(self, images: Images) -> Call[Prediction]:
+        request = _wire.PredictRequest(model_spec=self._model_spec(sig.PREDICT))
+        request.inputs[sig.IMAGES].CopyFrom(array_to_tensor(to_batch(images)))
+        return Call(_wire.PREDICT_METHOD, request, _wire.PredictResponse, decode_prediction)
+
+    def _explain_call(self, images: Images, class_index: int | Sequence[int] | None) -> Call[Explanation]:
+        batch = to_batch(images)
+        request = _wire.PredictRequest(model_spec=self._model_spec(sig.EXPLAIN))
+        request.inputs[sig.IMAGES].CopyFrom(array_to_tensor(batch))
+        request.inputs[sig.CLASS_INDEX].CopyFrom(array_to_tensor(to_class_indices(class_index, len(batch))))
+        return Call(_wire.PREDICT_METHOD, request, _wire.PredictResponse, decode_explanation)
+
+    def _metadata_call(self) -> Call[ModelMetadata]:
+        request = _wire.GetModelMetadataRequest(model_spec=self._model_spec(), metadata_field=[_SIGNATURE_DEF])
+        return Call(_wire.GET_MODEL_METADATA_METHOD, request, _wire.GetModelMetadataResponse, decode_metadata)
+
+    def _status_call(self) -> Call[list[VersionStatus]]:
+        request = _wire.GetModelStatusRequest(model_spec=self._model_spec())
+        return Call(_wire.GET_MODEL_STATUS_METHOD, request, _wire.GetModelStatusResponse, decode_status)
+
+
+def _check_text(name: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string; got {value!r}")
+
+
+def _check_version(version: object, version_label: object) -> None:
+    if version is not None and version_label is not None:
+        raise ValueError("version and version_label are mutually exclusive; pass at most one of them")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
+        raise ValueError(f"version must be an int >= 0 or None; got {version!r}")
+    if version_label is not None:
+        _check_text("version_label", version_label)
+
+
+# -- decoding ----------------------------------------------------------------
+
+
+def _model_spec_of(spec: Any) -> ModelSpec:
+    version = spec.version.value if spec.HasField("version") else None
+    return ModelSpec(name=spec.name, signature_name=spec.signature_name, version=version)
+
+
+def _outputs(response: Any, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    missing = [name for name in names if name not in response.outputs]
+    if missing:
+        raise GradcamServingError(
+            f"the response lacks outputs {missing} (it has {sorted(response.outputs)}); "
+            "is the model a gradcam-serving export?"
+        )
+    return {name: tensor_to_array(response.outputs[name]) for name in names}
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _prediction_fields(outputs: dict[str, np.ndarray], response: Any) -> dict[str, Any]:
+    return {
+        sig.PROBABILITIES: outputs[sig.PROBABILITIES].astype(np.float32, copy=False),
+        sig.CLASS_INDEX: outputs[sig.CLASS_INDEX].astype(np.int32, copy=False),
+        sig.SCORE: outputs[sig.SCORE].astype(np.float32, copy=False),
+        sig.LABEL: tuple(_text(value) for value in outputs[sig.LABEL].ravel()),
+        "model_spec": _model_spec_of(response.model_spec),
+    }
+
+
+def decode_prediction(response: Any) -> Prediction:
+    """``PredictResponse`` of the ``predict`` signature → :class:`Prediction`."""
+    return Prediction(**_prediction_fields(_outputs(response, sig.PREDICT_OUTPUTS), response))
+
+
+def decode_explanation(response: Any) -> Explanation:
+    """``PredictResponse`` of the ``explain`` signature → :class:`Explanation`."""
+    outputs = _outputs(response, sig.EXPLAIN_OUTPUTS)
+    heatmap = outputs[sig.HEATMAP].astype(np.float32, copy=False)
+    return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap)
+
+
+def _tensor_specs(infos: Any) -> dict[str, TensorSpec]:
+    return {
+        alias: TensorSpec(name=alias, dtype=dtype_name(info.dtype), shape=shape_from_proto(info.tensor_shape))
+        for alias, info in sorted(infos.items())
+    }
+
+
+def decode_metadata(response: Any) -> ModelMetadata:
+    """``GetModelMetadataResponse`` → :class:`ModelMetadata`.
+
+    The ``Any`` keeps its official type URL on the wire; its value bytes are
+    parsed into our wire-compatible ``SignatureDefMap``.
+    """
+    if _SIGNATURE_DEF not in response.metadata:
+        raise GradcamServingError(f"metadata response has no {_SIGNATURE_DEF!r} entry: {sorted(response.metadata)}")
+    packed = response.metadata[_SIGNATURE_DEF]
+    if packed.type_url.rpartition("/")[2] != _wire.SIGNATURE_DEF_MAP_TYPE_URL.rpartition("/")[2]:
+        raise GradcamServingError(f"signature_def metadata has unexpected type {packed.type_url!r}")
+    signature_map = _wire.SignatureDefMap.FromString(packed.value)
+    signatures = {
+        name: SignatureInfo(name, definition.method_name, _tensor_specs(definition.inputs), _tensor_specs(definition.outputs))
+        for name, definition in sorted(signature_map.signature_def.items())
+    }
+    spec = _model_spec_of(response.model_spec)
+    return ModelMetadata(model_name=spec.name, version=spec.version, signatures=signatures)
+
+
+def decode_status(response: Any) -> list[VersionStatus]:
+    """``GetModelStatusResponse`` → one :class:`VersionStatus` per version, newest first."""
+    statuses = [
+        VersionStatus(
+            version=int(item.version),
+            state=_state(item.state),
+            error_code=_error_code_name(item.status.error_code),
+            error_message=item.status.error_message,
+        )
+        for item in response.model_version_status
+    ]
+    return sorted(statuses, key=lambda status: status.version, reverse=True)
+
+
+def _state(number: int) -> ModelState:
+    try:
+        return ModelState(number)
+    except ValueError:
+        return ModelState.UNKNOWN
+
+
+def _error_code_name(number: int) -> str:
+    value = _wire.ErrorCode.values_by_number.get(number)
+    return value.name if value is not None else f"CODE_{number}"
+
+
+class ReadinessPoll:
+    """The bookkeeping of ``wait_until_ready``; the clients only do the I/O.
+
+    Usage (the async twin awaits instead)::
+
+        poll = ReadinessPoll(client_spec, timeout, interval)
+        while (budget := poll.next_budget()) is not None:
+            try: statuses = probe(budget)
+            except WAITABLE_ERRORS as exc: poll.record(exc)
+            else:
+                if poll.ready(statuses): return statuses
+            sleep(poll.pause())
+        raise poll.error() from poll.last_exception
+    """
+
+    def __init__(self, client: BaseExplainClient, timeout: float, interval: float, now: Callable[[], float]) -> None:
+        self._timeout = Timeout.of(timeout).seconds
+        if not interval > 0:
+            raise ValueError(f"poll_interval must be > 0 seconds; got {interval!r}")
+        self._interval = interval
+        self._client = client
+        self._now = now
+        self._deadline = now() + self._timeout
+        self._last: object = "no answer yet"
+        self.last_exception: BaseException | None = None
+
+    def next_budget(self) -> float | None:
+        """The deadline for the next probe, or ``None`` once the time is up."""
+        remaining = self._deadline - self._now()
+        return min(self._client.timeout.seconds, remaining) if remaining > 0 else None
+
+    def record(self, exc: BaseException) -> None:
+        self._last = exc
+        self.last_exception = exc
+
+    def ready(self, statuses: list[VersionStatus] | None) -> bool:
+        """``None`` means the server has no ModelService but answered metadata: ready."""
+        if statuses is None:
+            return True
+        self._last = [f"{status.version}: {status.state.name}" for status in statuses] or "no versions"
+        self.last_exception = None
+        version = self._client.version
+        return any(
+            status.state is ModelState.AVAILABLE and version in (None, status.version) for status in statuses
+        )
+
+    def pause(self) -> float:
+        return max(0.0, min(self._interval, self._deadline - self._now()))
+
+    def error(self) -> DeadlineExceededError:
+        client = self._client
+        which = f"version {client.version}" if client.version is not None else "any version"
+        return DeadlineExceededError(
+            "DEADLINE_EXCEEDED",
+            f"model {client.model_name!r} at {client.target} did not have {which} AVAILABLE "
+            f"within {self._timeout:g} s; last answer: {self._last}",
+        )
+
+
+WAITABLE_ERRORS = (UnavailableError, NotFoundError, DeadlineExceededError)
+"""Answers that mean "not ready yet" while waiting: no server, model not loaded, slow."""
+
+NO_RETRY = Retry(retries=0)
+
+
+def serialize(message: Any) -> bytes:
+    return message.SerializeToString()
+
+
+def raise_unless_retryable(exc: grpc.RpcError, delay: float | None) -> None:
+    """Re-raise ``exc`` unless it is UNAVAILABLE and a retry (``delay``) is left."""
+    if delay is None or code_name(exc) != "UNAVAILABLE":
+        raise exc
+
+
+def delays_then_stop(retry: Retry) -> Iterator[float | None]:
+    """Each attempt's "wait before the next one"; ``None`` marks the last attempt."""
+    yield from retry.delays()
+    yield None
+

@@ -1,0 +1,160 @@
+"""The blocking client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TypeVar
+
+import grpc
+
+from gradcam_serving.client._base import (
+    NO_RETRY,
+    WAITABLE_ERRORS,
+    BaseExplainClient,
+    Call,
+    ReadinessPoll,
+    delays_then_stop,
+    map_rpc_errors,
+    raise_unless_retryable,
+    serialize,
+)
+from gradcam_serving.client._config import USE_CLIENT_DEFAULT, Retry, TimeoutTypes, UseClientDefault
+from gradcam_serving.client._images import Images
+from gradcam_serving.client._types import Explanation, ModelMetadata, Prediction, VersionStatus
+from gradcam_serving.errors import UnimplementedError
+
+__all__ = ["ExplainClient"]
+
+T = TypeVar("T")
+_Timeout = TimeoutTypes | UseClientDefault
+
+
+class ExplainClient(BaseExplainClient):
+    """Blocking client for a model served with ``predict`` and ``explain`` signatures.
+
+    Speaks TF Serving's gRPC API (TF Serving itself or the project's local
+    server) without importing TensorFlow. Every call gets a deadline, retries
+    only ``UNAVAILABLE`` with exponential backoff, and raises
+    :class:`gradcam_serving.errors.RpcError` subclasses on failure.
+
+    Configuration is documented on ``__init__`` (shared with :class:`AsyncExplainClient`).
+
+    Example:
+        >>> with ExplainClient("localhost:8500", "flowers") as client:  # doctest: +SKIP
+        ...     client.wait_until_ready(30)
+        ...     result = client.explain("tulip.jpg")
+        ...     save_overlay("tulip.jpg", result.heatmap[0], "tulip_cam.png")
+    """
+
+    def __enter__(self) -> ExplainClient:
+        self._enter()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel. The client cannot be used (or reopened) afterwards."""
+        channel = self._take_channel_for_close()
+        if channel is not None:
+            channel.close()
+
+    def predict(self, images: Images, *, timeout: _Timeout = USE_CLIENT_DEFAULT) -> Prediction:
+        """Classify images with the ``predict`` signature.
+
+        Args:
+            images: one image or a batch of one size: uint8 or [0, 1] float
+                arrays (``[H, W]``, ``[H, W, C]``, ``[N, H, W, C]``), PIL images
+                or file paths. Gray and RGBA are converted to RGB.
+            timeout: this call's deadline instead of the client default.
+
+        Raises:
+            ValueError: images of different sizes, floats outside [0, 1], bad shapes.
+            RpcError: the call failed (a subclass per status code).
+        """
+        return self._send(self._predict_call(images), timeout)
+
+    def explain(
+        self,
+        images: Images,
+        class_index: int | Sequence[int] | None = None,
+        *,
+        timeout: _Timeout = USE_CLIENT_DEFAULT,
+    ) -> Explanation:
+        """Classify images and return Grad-CAM heatmaps with the ``explain`` signature.
+
+        Args:
+            images: as for :meth:`predict`.
+            class_index: ``None`` explains each image's predicted class, an int
+                the same class for all, a sequence one class per image.
+            timeout: this call's deadline instead of the client default.
+
+        Raises:
+            ValueError: as for :meth:`predict`, or ``class_index`` of the wrong length.
+            RpcError: the call failed (e.g. ``InvalidArgumentError`` for a class
+                index out of range).
+        """
+        return self._send(self._explain_call(images, class_index), timeout)
+
+    def metadata(self, *, timeout: _Timeout = USE_CLIENT_DEFAULT) -> ModelMetadata:
+        """The model's version and every signature's inputs and outputs."""
+        return self._send(self._metadata_call(), timeout)
+
+    def status(self, *, timeout: _Timeout = USE_CLIENT_DEFAULT) -> list[VersionStatus]:
+        """The state of each version of the model (the pinned one only, if pinned), newest first."""
+        return self._send(self._status_call(), timeout)
+
+    def wait_until_ready(self, timeout: float = 30.0, *, poll_interval: float = 0.1) -> list[VersionStatus]:
+        """Block until a version (the pinned one, if pinned) is AVAILABLE.
+
+        Polls ``GetModelStatus`` (``GetModelMetadata`` if the server has no
+        ModelService). "No server yet", "model not found yet" and slow answers
+        count as not ready; any other error is raised at once.
+
+        Returns:
+            The statuses that showed readiness (empty if only metadata answered).
+
+        Raises:
+            DeadlineExceededError: not ready within ``timeout`` seconds; the
+                message gives the last answer seen.
+        """
+        poll = ReadinessPoll(self, timeout, poll_interval, time.monotonic)
+        while (budget := poll.next_budget()) is not None:
+            try:
+                statuses = self._probe(budget)
+            except WAITABLE_ERRORS as exc:
+                poll.record(exc)
+            else:
+                if poll.ready(statuses):
+                    return statuses or []
+            time.sleep(poll.pause())
+        raise poll.error() from poll.last_exception
+
+    def _probe(self, budget: float) -> list[VersionStatus] | None:
+        try:
+            return self._send(self._status_call(), budget, NO_RETRY)
+        except UnimplementedError:
+            self._send(self._metadata_call(), budget, NO_RETRY)
+            return None
+
+    def _send(self, call: Call[T], timeout: _Timeout, retry: Retry | None = None) -> T:
+        """Send one call with its deadline, retrying UNAVAILABLE with backoff."""
+        deadline = self._deadline(timeout)
+        stub = self._live_channel(grpc).unary_unary(
+            call.method, request_serializer=serialize, response_deserializer=call.response_type.FromString
+        )
+        with map_rpc_errors():
+            for delay in delays_then_stop(retry or self.retry):
+                try:
+                    return call.decode(stub(call.request, timeout=deadline))
+                except grpc.RpcError as exc:
+                    raise_unless_retryable(exc, delay)
+                time.sleep(delay)  # type: ignore[arg-type]
+        raise AssertionError("unreachable: the last attempt returns or raises")

@@ -1,0 +1,152 @@
+"""What the client returns: small frozen dataclasses, free of protobuf types.
+
+Field names are the signature output names (``probabilities``, ``class_index``,
+``score``, ``label``, ``heatmap``) so code reads the same on both sides of the
+wire. Arrays are made read-only, so a frozen result really cannot change.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Explanation",
+    "ModelMetadata",
+    "ModelSpec",
+    "ModelState",
+    "Prediction",
+    "SignatureInfo",
+    "TensorSpec",
+    "VersionStatus",
+]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The servable that answered, as echoed by the server.
+
+    Attributes:
+        name: model name.
+        signature_name: the signature that ran (empty in metadata answers).
+        version: the numeric version, even when a version label was requested;
+            ``None`` if the server did not say.
+    """
+
+    name: str
+    signature_name: str
+    version: int | None
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Outputs of the ``predict`` signature for a batch of N images.
+
+    Attributes:
+        probabilities: float32 ``[N, C]``.
+        class_index: int32 ``[N]``, the predicted class.
+        score: float32 ``[N]``, its probability.
+        label: N class names, decoded from UTF-8.
+        model_spec: which model, signature and version answered.
+    """
+
+    probabilities: np.ndarray
+    class_index: np.ndarray
+    score: np.ndarray
+    label: tuple[str, ...]
+    model_spec: ModelSpec
+
+    def __post_init__(self) -> None:
+        for value in vars(self).values():
+            if isinstance(value, np.ndarray):
+                _read_only(value)
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation(Prediction):
+    """Outputs of the ``explain`` signature.
+
+    ``class_index`` and ``score`` describe the class that was explained (the
+    predicted one where -1 was asked for).
+
+    Attributes:
+        heatmap: float32 ``[N, H, W]`` in [0, 1] at the request's image size.
+    """
+
+    heatmap: np.ndarray
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One signature input or output.
+
+    Attributes:
+        name: the alias clients use (e.g. ``"images"``).
+        dtype: TensorFlow dtype name, e.g. ``"uint8"``, ``"float32"``, ``"string"``.
+        shape: dims with ``None`` where unknown; ``None`` if the rank is unknown.
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[int | None, ...] | None
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    """One signature of the served model."""
+
+    name: str
+    method_name: str
+    inputs: Mapping[str, TensorSpec]
+    outputs: Mapping[str, TensorSpec]
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """The answer to ``GetModelMetadata``: the model and all its signatures.
+
+    TF2 exports also list ``__saved_model_init_op``; it is kept, not hidden.
+    """
+
+    model_name: str
+    version: int | None
+    signatures: Mapping[str, SignatureInfo]
+
+
+class ModelState(enum.IntEnum):
+    """``ModelVersionStatus.State``; the numbers are TF Serving's."""
+
+    UNKNOWN = 0
+    START = 10
+    LOADING = 20
+    AVAILABLE = 30
+    UNLOADING = 40
+    END = 50
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    """One version's state from ``GetModelStatus``.
+
+    Attributes:
+        version: the version number.
+        state: where the version is in its lifecycle.
+        error_code: the status code name, ``"OK"`` unless loading failed.
+        error_message: why loading failed, if it did.
+    """
+
+    version: int
+    state: ModelState
+    error_code: str
+    error_message: str
