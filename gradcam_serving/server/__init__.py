@@ -1,0 +1,60 @@
+"""Local stand-in for ``tensorflow_model_server`` (gRPC API of TF Serving).
+
+Run it like the real binary::
+
+    python -m gradcam_serving.server --port=8500 --model_name=clf --model_base_path=/models/clf
+
+or embed it::
+
+    from gradcam_serving.server import ServerOptions, ModelConfig, create_server
+    server, port = create_server(ServerOptions(models=(ModelConfig("clf", "/models/clf"),), port=0))
+    server.start()
+    ...
+    server.stop(grace=5)
+
+The names that need TensorFlow (``create_server``, ``ModelServer``,
+``ServingCore``) are imported on first use, so importing this package and
+parsing flags stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gradcam_serving.server._errors import Code, ServingError
+from gradcam_serving.server._flags import FlagError, parse_flags
+from gradcam_serving.server._main import main
+from gradcam_serving.server._options import BatchingOptions, ModelConfig, ServerOptions, VersionPolicy
+
+if TYPE_CHECKING:
+    from gradcam_serving.server._core import ServingCore
+    from gradcam_serving.server._server import ModelServer, create_server
+
+__all__ = [
+    "BatchingOptions",
+    "Code",
+    "FlagError",
+    "ModelConfig",
+    "ModelServer",
+    "ServerOptions",
+    "ServingCore",
+    "ServingError",
+    "VersionPolicy",
+    "create_server",
+    "main",
+    "parse_flags",
+]
+
+_LAZY = {
+    "ModelServer": "gradcam_serving.server._server",
+    "create_server": "gradcam_serving.server._server",
+    "ServingCore": "gradcam_serving.server._core",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

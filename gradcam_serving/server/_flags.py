@@ -1,0 +1,136 @@
+"""``tensorflow_model_server`` command-line flags -> :class:`ServerOptions`.
+
+Flag names and defaults are TF Serving's (``model_servers/main.cc``); both
+``--port=8500`` and ``--port 8500`` work, booleans accept ``--flag``,
+``--flag=true`` and ``--flag=false``. Syntax errors raise :class:`FlagError`
+(exit code 2); semantic errors that the real server only finds in
+``BuildAndStart`` raise :class:`ServingError` with TF Serving's text so
+``main`` can print ``Failed to start server. Error: ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from typing import NoReturn
+
+from gradcam_serving.errors import ConfigError
+from gradcam_serving.server._errors import InvalidArgument
+from gradcam_serving.server._options import ServerOptions
+
+__all__ = ["FlagError", "build_parser", "parse_flags"]
+
+
+class FlagError(ConfigError):
+    """A flag is unknown or has an invalid value."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise FlagError(message)
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def build_parser(prog: str = "tensorflow_model_server") -> argparse.ArgumentParser:
+    """The flag parser (exposed for ``--help`` and for the CLI's documentation)."""
+    cpus = os.cpu_count() or 1
+    parser = _Parser(prog=prog, allow_abbrev=False, description=(
+        "Local stand-in for tensorflow_model_server: same flags, gRPC API, errors and version handling."))
+    add = parser.add_argument
+
+    def flag(name: str, default: bool, text: str) -> None:
+        add(f"--{name}", type=_bool, nargs="?", const=True, default=default, metavar="BOOL", help=text)
+
+    add("--port", type=int, default=8500, help="gRPC port (0 picks a free one)")
+    add("--rest_api_port", type=int, default=0, help="REST port; stored only, REST is not served yet")
+    add("--rest_api_num_threads", type=int, default=4 * cpus, help="REST threads (stored)")
+    add("--rest_api_timeout_in_ms", type=int, default=30000, help="REST timeout (stored)")
+    add("--model_name", default="default", help="model name when --model_base_path is used")
+    add("--model_base_path", default="", help="folder holding numeric version folders")
+    add("--model_config_file", default="", help="text-format tensorflow.serving.ModelServerConfig")
+    add("--model_config_file_poll_wait_seconds", type=int, default=0, help="re-read the config file (0 = never)")
+    add("--file_system_poll_wait_seconds", type=int, default=1, help="poll period of version folders (0 = once)")
+    flag("enable_batching", False, "batch concurrent Predict requests")
+    add("--batching_parameters_file", default="", help="text-format tensorflow.serving.BatchingParameters")
+    add("--saved_model_tags", default="serve", help="comma-separated MetaGraph tags to load")
+    add("--grpc_max_threads", type=int, default=4 * cpus, help="gRPC worker threads")
+    flag("enable_model_warmup", True, "replay assets.extra/tf_serving_warmup_requests on load")
+    add("--num_request_iterations_for_warmup", type=int, default=1, help="runs per warmup record")
+    add("--max_num_load_retries", type=int, default=5, help="retries of a failed version load")
+    add("--load_retry_interval_micros", type=int, default=60_000_000, help="pause between load retries")
+    flag("allow_version_labels_for_unavailable_models", False, "allow labels on versions not yet AVAILABLE")
+    add("--tensorflow_intra_op_parallelism", type=int, default=0, help="Session intra-op threads (0 = auto)")
+    add("--tensorflow_inter_op_parallelism", type=int, default=0, help="Session inter-op threads (0 = auto)")
+    add("--grace_period_seconds", type=float, default=10.0, help="SIGTERM drain time for in-flight RPCs")
+    add("--host", default="0.0.0.0", help="interface to bind (not a TF Serving flag)")
+    return parser
+
+
+def parse_flags(argv: Sequence[str] | None) -> ServerOptions:
+    """Parse flags and read the files they name.
+
+    Raises:
+        FlagError: unknown flag or malformed value (``--help`` raises SystemExit(0)).
+        ServingError: INVALID_ARGUMENT with TF Serving's text for config problems.
+    """
+    from gradcam_serving.server._config import (
+        read_batching_parameters, read_model_server_config, single_model_config,
+    )
+    from gradcam_serving.server._options import BatchingOptions
+
+    args = build_parser().parse_args(argv)
+    for name in ("port", "grpc_max_threads", "file_system_poll_wait_seconds", "max_num_load_retries",
+                 "model_config_file_poll_wait_seconds", "load_retry_interval_micros"):
+        if getattr(args, name) < (1 if name == "grpc_max_threads" else 0):
+            raise FlagError(f"argument --{name}: invalid value {getattr(args, name)}")
+    if args.port > 65535:
+        raise FlagError(f"argument --port: invalid value {args.port}")
+    tags = tuple(t.strip() for t in args.saved_model_tags.split(",") if t.strip())
+    if not tags:
+        raise FlagError("argument --saved_model_tags: must name at least one tag")
+
+    if not args.model_base_path and not args.model_config_file:
+        raise InvalidArgument(
+            "Both server_options.model_base_path and server_options.model_config_file are empty!")
+    if args.model_config_file:
+        models = read_model_server_config(args.model_config_file)
+    else:
+        models = single_model_config(args.model_name, args.model_base_path)
+    batching = None
+    if args.enable_batching:
+        batching = read_batching_parameters(args.batching_parameters_file) if args.batching_parameters_file \
+            else BatchingOptions()
+    elif args.batching_parameters_file:
+        raise InvalidArgument(
+            "server_options.batching_parameters_file is set without setting "
+            "server_options.enable_batching to true.")
+    return ServerOptions(
+        models=models,
+        port=args.port,
+        host=args.host,
+        rest_api_port=args.rest_api_port,
+        rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        grpc_max_threads=args.grpc_max_threads,
+        file_system_poll_wait_seconds=float(args.file_system_poll_wait_seconds),
+        model_config_file=args.model_config_file,
+        model_config_file_poll_wait_seconds=float(args.model_config_file_poll_wait_seconds),
+        batching=batching,
+        saved_model_tags=tags,
+        enable_model_warmup=args.enable_model_warmup,
+        num_request_iterations_for_warmup=args.num_request_iterations_for_warmup,
+        max_num_load_retries=args.max_num_load_retries,
+        load_retry_interval_seconds=args.load_retry_interval_micros / 1e6,
+        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        intra_op_parallelism=args.tensorflow_intra_op_parallelism,
+        inter_op_parallelism=args.tensorflow_inter_op_parallelism,
+        grace_period_seconds=args.grace_period_seconds,
+    )

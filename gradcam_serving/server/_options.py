@@ -1,0 +1,166 @@
+"""Explicit server configuration as frozen dataclasses.
+
+The flag parser (``_flags.py``), the config-file reader (``_config.py``) and
+``HandleReloadConfigRequest`` all produce these values; the core consumes only
+them, never an ``argparse.Namespace`` or a proto, so a REST front end or a test
+can build a server from plain Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Literal
+
+__all__ = [
+    "BatchingOptions",
+    "ModelConfig",
+    "ServerOptions",
+    "VersionPolicy",
+]
+
+PolicyKind = Literal["latest", "all", "specific"]
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionPolicy:
+    """Which numeric version folders are served (TF Serving's ``model_version_policy``).
+
+    Attributes:
+        kind: ``"latest"`` (the ``num_versions`` highest), ``"all"`` or ``"specific"``.
+        num_versions: for ``latest``; TF Serving's default is 1.
+        versions: for ``specific``.
+    """
+
+    kind: PolicyKind = "latest"
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("latest", "all", "specific"):
+            raise ValueError(f"kind must be 'latest', 'all' or 'specific', got {self.kind!r}")
+        if self.kind == "latest" and self.num_versions < 1:
+            raise ValueError(f"num_versions must be >= 1, got {self.num_versions}")
+
+    def select(self, on_disk: set[int]) -> set[int]:
+        """The aspired versions among those found on disk."""
+        if self.kind == "all":
+            return set(on_disk)
+        if self.kind == "specific":
+            return on_disk & set(self.versions)
+        return set(sorted(on_disk)[-self.num_versions :]) if on_disk else set()
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """One entry of ``model_config_list``.
+
+    Attributes:
+        name: the model name clients put in ``ModelSpec.name``.
+        base_path: absolute folder holding numeric version folders.
+        version_policy: which versions to serve.
+        version_labels: label -> version, e.g. ``{"stable": 1}``.
+        platform: only ``"tensorflow"`` exists in the stock server.
+    """
+
+    name: str
+    base_path: str
+    version_policy: VersionPolicy = VersionPolicy()
+    version_labels: tuple[tuple[str, int], ...] = ()
+    platform: str = "tensorflow"
+
+    @property
+    def labels(self) -> dict[str, int]:
+        return dict(self.version_labels)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingOptions:
+    """TF Serving's ``BatchingParameters`` with the defaults of its shared batch scheduler.
+
+    Attributes:
+        max_batch_size: largest batch, in 0th-dimension rows.
+        batch_timeout_micros: how long an open batch waits for more rows.
+        max_enqueued_batches: per queue; beyond it requests get UNAVAILABLE.
+        num_batch_threads: threads that run batches, shared by all queues.
+        allowed_batch_sizes: increasing; a batch is padded up to the next one.
+        pad_variable_length_inputs: accepted for compatibility; requests whose
+            non-batch dimensions differ are put in separate queues instead.
+    """
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 10
+    num_batch_threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
+    allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_timeout_micros < 0:
+            raise ValueError(f"batch_timeout_micros must be >= 0, got {self.batch_timeout_micros}")
+        sizes = self.allowed_batch_sizes
+        if sizes:
+            if any(b <= a for a, b in zip(sizes, sizes[1:])) or sizes[0] < 1:
+                raise ValueError(f"allowed_batch_sizes must be positive and increasing, got {list(sizes)}")
+            if sizes[-1] != self.max_batch_size:
+                raise ValueError(
+                    "Last entry in allowed_batch_sizes must match max_batch_size; last entry was "
+                    f"{sizes[-1]}; expected {self.max_batch_size}"
+                )
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    """Everything the server needs; built by :func:`gradcam_serving.server.parse_flags`.
+
+    Attributes:
+        models: the initial ``model_config_list``.
+        port: gRPC port; 0 picks a free one (see ``ModelServer.port``).
+        host: interface to bind.
+        rest_api_port: stored for the REST front end (not served yet); 0 = off.
+        rest_api_timeout_in_ms: stored for the REST front end.
+        grpc_max_threads: gRPC worker threads (TF default: 4 x CPUs).
+        file_system_poll_wait_seconds: version-folder poll period; 0 polls only once.
+        model_config_file: re-read every ``model_config_file_poll_wait_seconds`` when > 0.
+        batching: ``None`` disables batching.
+        saved_model_tags: the MetaGraph tag set to load.
+        enable_model_warmup: replay ``assets.extra/tf_serving_warmup_requests``.
+        num_request_iterations_for_warmup: times each warmup record runs.
+        max_num_load_retries / load_retry_interval_seconds: retry failed loads like TF.
+        allow_version_labels_for_unavailable_models: skip the label availability check.
+        intra_op_parallelism / inter_op_parallelism: session thread pools (0 = TF's choice).
+        grace_period_seconds: how long ``stop`` lets in-flight RPCs finish.
+    """
+
+    models: tuple[ModelConfig, ...]
+    port: int = 8500
+    host: str = "[::]"
+    rest_api_port: int = 0
+    rest_api_timeout_in_ms: int = 30000
+    grpc_max_threads: int = dataclasses.field(default_factory=lambda: 4 * (os.cpu_count() or 1))
+    file_system_poll_wait_seconds: float = 1.0
+    model_config_file: str = ""
+    model_config_file_poll_wait_seconds: float = 0.0
+    batching: BatchingOptions | None = None
+    saved_model_tags: tuple[str, ...] = ("serve",)
+    enable_model_warmup: bool = True
+    num_request_iterations_for_warmup: int = 1
+    max_num_load_retries: int = 5
+    load_retry_interval_seconds: float = 60.0
+    allow_version_labels_for_unavailable_models: bool = False
+    intra_op_parallelism: int = 0
+    inter_op_parallelism: int = 0
+    grace_period_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be in [0, 65535], got {self.port}")
+        if self.grpc_max_threads < 1:
+            raise ValueError(f"grpc_max_threads must be >= 1, got {self.grpc_max_threads}")
+        if self.file_system_poll_wait_seconds < 0:
+            raise ValueError("file_system_poll_wait_seconds must be >= 0")
+        if not self.saved_model_tags:
+            raise ValueError("saved_model_tags must name at least one tag")

@@ -1,0 +1,122 @@
+"""The gRPC server: lifecycle around :class:`ServingCore`.
+
+``create_server(options) -> (server, port)`` loads the configured models (a
+failure raises, as TF Serving refuses to start) and binds the port;
+``start()`` begins serving, ``wait()`` blocks, ``stop(grace)`` stops accepting
+RPCs, lets in-flight ones finish within ``grace`` seconds, then unloads.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from gradcam_serving.server._config import read_model_server_config
+from gradcam_serving.server._core import ServingCore
+from gradcam_serving.server._errors import ServingError
+from gradcam_serving.server._metrics import Metrics
+from gradcam_serving.server._options import ServerOptions
+from gradcam_serving.server._servicer import ModelServicer, PredictionServicer
+
+__all__ = ["HEALTH_SERVICES", "ModelServer", "create_server"]
+
+_log = logging.getLogger("gradcam_serving.server")
+HEALTH_SERVICES = (
+    "",
+    "tensorflow.serving.PredictionService",
+    "tensorflow.serving.ModelService",
+    "PredictionService",
+    "ModelService",
+)
+
+
+class ModelServer:
+    """A running TF Serving stand-in; build it with :func:`create_server`.
+
+    Attributes:
+        core: the transport-free core (shared with a future REST front end).
+        port: the bound gRPC port.
+    """
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.core = ServingCore(options)
+        self.core.start()
+        self._grpc = grpc.server(
+            concurrent.futures.ThreadPoolExecutor(max_workers=options.grpc_max_threads, thread_name_prefix="grpc"),
+            options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)],
+        )
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(self.core), self._grpc)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.core), self._grpc)
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
+        address = f"{options.host}:{options.port}"
+        try:
+            self.port = self._grpc.add_insecure_port(address)
+        except RuntimeError as exc:
+            self.core.stop()
+            raise ServingError(f"Failed to BuildAndStart gRPC server: cannot bind {address}") from exc
+        self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._config_thread: threading.Thread | None = None
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.core.metrics
+
+    def start(self) -> None:
+        """Start answering RPCs (and polling the config file if asked to)."""
+        self._grpc.start()
+        for service in HEALTH_SERVICES:
+            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        if self.options.model_config_file and self.options.model_config_file_poll_wait_seconds > 0:
+            self._config_thread = threading.Thread(target=self._poll_config, name="config-poll", daemon=True)
+            self._config_thread.start()
+        _log.info("Running gRPC ModelServer at %s:%d ...", self.options.host, self.port)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`stop` finished; True if it did within ``timeout``."""
+        return self._stopped.wait(timeout)
+
+    def stop(self, grace: float | None = None) -> None:
+        """Refuse new RPCs, let in-flight ones finish for ``grace`` seconds, then unload.
+
+        Args:
+            grace: seconds; ``None`` uses ``options.grace_period_seconds``.
+        """
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return
+            grace = self.options.grace_period_seconds if grace is None else grace
+            self._health.enter_graceful_shutdown()
+            self._grpc.stop(grace).wait()
+            self.core.stop()
+            self._stopped.set()
+            _log.info("Server stopped")
+
+    def _poll_config(self) -> None:
+        last = self.options.models
+        while not self._stopped.wait(self.options.model_config_file_poll_wait_seconds):
+            try:
+                models = read_model_server_config(self.options.model_config_file)
+                if models != last:
+                    self.core.reload_config(models)
+                    last = models
+            except ServingError as exc:
+                _log.error("Failed to reload ModelServerConfig file: %s", exc.message)
+
+
+def create_server(options: ServerOptions) -> tuple[ModelServer, int]:
+    """Load the models and bind the port; call ``start()`` on the result.
+
+    Raises:
+        ServingError: a model failed to load (UNKNOWN ``N servable(s) did not become
+            available: ...``), a label is invalid, or the port cannot be bound.
+    """
+    server = ModelServer(options)
+    return server, server.port

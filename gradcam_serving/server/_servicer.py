@@ -1,0 +1,131 @@
+"""Thin gRPC servicers on the official tensorflow-serving-api protos.
+
+Each RPC decodes the request, calls :class:`ServingCore`, and encodes the
+answer; status mapping lives in ``_status.rpc_method``. RPC names are the
+proto's PascalCase names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2, get_model_status_pb2, model_service_pb2, model_service_pb2_grpc,
+    predict_pb2, prediction_service_pb2_grpc,
+)
+
+from gradcam_serving.server._config import models_from_proto
+from gradcam_serving.server._core import SIGNATURE_DEF_FIELD, ServingCore
+from gradcam_serving.server._errors import InvalidArgument, Unimplemented
+from gradcam_serving.server._manager import ModelRef
+from gradcam_serving.server._status import rpc_method
+from gradcam_serving.server._tensors import from_numpy, to_numpy
+
+__all__ = ["ModelServicer", "PredictionServicer"]
+
+
+def model_ref(request: Any) -> ModelRef | None:
+    """The request's ``ModelSpec`` as a :class:`ModelRef`; None when it is missing."""
+    if not request.HasField("model_spec"):
+        return None
+    spec = request.model_spec
+    choice = spec.WhichOneof("version_choice")
+    if choice == "version":
+        return ModelRef(spec.name, version=spec.version.value)
+    if choice == "version_label":
+        return ModelRef(spec.name, label=spec.version_label)
+    return ModelRef(spec.name)
+
+
+def timeout_ms(context: grpc.ServicerContext) -> int:
+    """The call's remaining deadline as ``RunOptions.timeout_in_ms`` (0 = none)."""
+    remaining = context.time_remaining()
+    if remaining is None or remaining > 2**31 / 1000:
+        return 0
+    return max(1, int(remaining * 1000))
+
+
+def _unimplemented(api: str) -> Unimplemented:
+    return Unimplemented(
+        f"{api} is not implemented by the gradcam-serving local server; "
+        "use Predict with the 'predict' or 'explain' signature"
+    )
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """``tensorflow.serving.PredictionService``."""
+
+    def __init__(self, core: ServingCore) -> None:
+        self.core = core
+
+    @rpc_method("Predict")
+    def Predict(self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
+        result = self.core.predict(
+            model_ref(request), signature_name=request.model_spec.signature_name, inputs=request.inputs,
+            decode=to_numpy, output_filter=list(request.output_filter), timeout_ms=timeout_ms(context),
+        )
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = result.model_name
+        response.model_spec.signature_name = result.signature_name
+        response.model_spec.version.value = result.version
+        for alias, value in result.outputs.items():
+            response.outputs[alias].CopyFrom(from_numpy(value))
+        return response
+
+    @rpc_method("GetModelMetadata")
+    def GetModelMetadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.ServicerContext
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        metadata = self.core.metadata(model_ref(request), list(request.metadata_field))
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for key, signature in metadata.signature_defs.items():
+            signature_map.signature_def[key].CopyFrom(signature)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = metadata.model_name
+        response.model_spec.version.value = metadata.version
+        response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
+        return response
+
+    @rpc_method("Classify")
+    def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
+        raise _unimplemented("Classify")
+
+    @rpc_method("Regress")
+    def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
+        raise _unimplemented("Regress")
+
+    @rpc_method("MultiInference")
+    def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:
+        raise _unimplemented("MultiInference")
+
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    """``tensorflow.serving.ModelService``."""
+
+    def __init__(self, core: ServingCore) -> None:
+        self.core = core
+
+    @rpc_method("GetModelStatus")
+    def GetModelStatus(
+        self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.ServicerContext
+    ) -> get_model_status_pb2.GetModelStatusResponse:
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for row in self.core.status(model_ref(request)):
+            status = response.model_version_status.add(version=row.version, state=int(row.state))
+            if row.error is not None:
+                status.status.error_code = int(row.error.code)
+                status.status.error_message = row.error.message
+        return response
+
+    @rpc_method("HandleReloadConfigRequest")
+    def HandleReloadConfigRequest(
+        self, request: model_service_pb2.ReloadConfigRequest, context: grpc.ServicerContext
+    ) -> model_service_pb2.ReloadConfigResponse:
+        if request.config.WhichOneof("config") != "model_config_list":
+            raise InvalidArgument(
+                "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                "Only ModelConfigList is currently supported"
+            )
+        self.core.reload_config(models_from_proto(request.config.model_config_list))
+        return model_service_pb2.ReloadConfigResponse()
