@@ -1,0 +1,72 @@
+"""Deadlines, retry policy and channel options as value objects."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gradcam_serving.client import DEFAULT_RETRY, DEFAULT_TIMEOUT, Retry, Timeout
+from gradcam_serving.client._config import channel_options
+
+
+def test_timeout_is_a_value_object() -> None:
+    assert Timeout.of(2) == Timeout(2.0)
+    assert Timeout.of(Timeout(3.0)) == Timeout(3.0)
+    assert repr(Timeout(1.5)) == "Timeout(seconds=1.5)"
+    assert DEFAULT_TIMEOUT.seconds == 10.0
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        pytest.param(0, ValueError, id="zero"),
+        pytest.param(-1.0, ValueError, id="negative"),
+        pytest.param(math.inf, ValueError, id="infinite"),
+        pytest.param(None, TypeError, id="none-no-deadline"),
+        pytest.param(True, TypeError, id="bool"),
+        pytest.param("5", TypeError, id="string"),
+    ],
+)
+def test_every_rpc_needs_a_finite_positive_deadline(value, error) -> None:
+    with pytest.raises(error, match="timeout"):
+        Timeout(value)
+
+
+def test_retry_delays_grow_exponentially_up_to_the_cap() -> None:
+    assert list(Retry(retries=5, backoff=0.1, multiplier=3.0, max_backoff=1.0).delays()) == pytest.approx(
+        [0.1, 0.3, 0.9, 1.0, 1.0]
+    )
+    assert list(Retry(retries=0).delays()) == []
+    assert Retry.of(4) == Retry(retries=4)
+    assert DEFAULT_RETRY.retries == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"retries": -1}, "retries", id="negative-retries"),
+        pytest.param({"retries": 1.5}, "retries", id="float-retries"),
+        pytest.param({"backoff": -0.1}, "backoff", id="negative-backoff"),
+        pytest.param({"multiplier": 0.5}, "multiplier", id="shrinking"),
+    ],
+)
+def test_retry_validation_names_the_argument(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        Retry(**kwargs)
+
+
+def test_channel_options_lift_size_caps_and_balance_round_robin() -> None:
+    options = dict(channel_options())
+    assert options == {
+        "grpc.max_receive_message_length": -1,
+        "grpc.max_send_message_length": -1,
+        "grpc.lb_policy_name": "round_robin",
+    }
+
+
+def test_extra_channel_options_replace_defaults_of_the_same_name() -> None:
+    options = channel_options((("grpc.lb_policy_name", "pick_first"), ("grpc.primary_user_agent", "x")))
+    assert len(options) == 4
+    assert dict(options)["grpc.lb_policy_name"] == "pick_first"
+    assert dict(options)["grpc.primary_user_agent"] == "x"

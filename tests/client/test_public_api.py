@@ -1,0 +1,61 @@
+"""The public surface: a pinned ``__all__`` and an import that never loads TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import gradcam_serving.client as client
+
+EXPECTED_ALL = [
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "USE_CLIENT_DEFAULT",
+    "AsyncExplainClient",
+    "ClientState",
+    "ExplainClient",
+    "Explanation",
+    "ImageInput",
+    "Images",
+    "ModelMetadata",
+    "ModelSpec",
+    "ModelState",
+    "Prediction",
+    "Retry",
+    "SignatureInfo",
+    "TensorSpec",
+    "Timeout",
+    "VersionStatus",
+    "overlay_heatmap",
+    "overlay_png",
+    "save_overlay",
+]
+
+
+def test_all_is_pinned_and_every_name_resolves() -> None:
+    assert client.__all__ == EXPECTED_ALL
+    for name in client.__all__:
+        assert getattr(client, name) is not None, name
+
+
+def test_public_classes_and_functions_report_the_public_module() -> None:
+    for name in ("ExplainClient", "AsyncExplainClient", "Prediction", "Timeout", "overlay_heatmap"):
+        assert getattr(client, name).__module__ == "gradcam_serving.client", name
+
+
+HEAVY = ("tensorflow", "tensorflow_serving", "PIL", "matplotlib", "keras", "tf_keras")
+
+PROBE = f"""
+import json, sys
+import gradcam_serving.client
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
+print(json.dumps({{"heavy": heavy, "client": "gradcam_serving.client" in sys.modules}}))
+"""
+
+
+def test_importing_the_client_loads_no_tensorflow_pil_or_matplotlib() -> None:
+    """A fresh interpreter, because this test process has TensorFlow loaded already."""
+    completed = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result == {"heavy": [], "client": True}
