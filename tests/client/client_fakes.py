@@ -51,7 +51,7 @@ def official_tensor(array: np.ndarray, *, content: bool) -> tensor_pb2.TensorPro
     array = np.asarray(array)
     dtype = {np.float32: types_pb2.DT_FLOAT, np.int32: types_pb2.DT_INT32, np.object_: types_pb2.DT_STRING}
     tensor = tensor_pb2.TensorProto(dtype=dtype[array.dtype.type])
-    tensor.tensor_shape.dim.extend(tensor_pb2.tensor__shape__pb2.TensorShapeProto.Dim(size=n) for n in array.shape)
+    tensor.tensor_shape.dim.extend(tensor.tensor_shape.Dim(size=n) for n in array.shape)
     if array.dtype == object:
         tensor.string_val.extend(array.ravel())
     elif content:
