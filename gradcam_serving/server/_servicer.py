@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 from tensorflow_serving.apis import (
-    get_model_metadata_pb2, get_model_status_pb2, model_service_pb2, model_service_pb2_grpc,
+    get_model_metadata_pb2, get_model_status_pb2, model_management_pb2, model_service_pb2_grpc,
     predict_pb2, prediction_service_pb2_grpc,
 )
 
@@ -120,12 +120,12 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
     @rpc_method("HandleReloadConfigRequest")
     def HandleReloadConfigRequest(
-        self, request: model_service_pb2.ReloadConfigRequest, context: grpc.ServicerContext
-    ) -> model_service_pb2.ReloadConfigResponse:
+        self, request: model_management_pb2.ReloadConfigRequest, context: grpc.ServicerContext
+    ) -> model_management_pb2.ReloadConfigResponse:
         if request.config.WhichOneof("config") != "model_config_list":
             raise InvalidArgument(
                 "ServerModelConfig type not supported by HandleReloadConfigRequest. "
                 "Only ModelConfigList is currently supported"
             )
         self.core.reload_config(models_from_proto(request.config.model_config_list))
-        return model_service_pb2.ReloadConfigResponse()
+        return model_management_pb2.ReloadConfigResponse()
