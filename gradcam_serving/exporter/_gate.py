@@ -19,7 +19,7 @@ from gradcam_serving.errors import ServingCheckError
 
 from ._graph import check_refused_ops
 
-__all__ = ["SERVE_TAG", "run_like_tf_serving", "verify_export"]
+__all__ = ["SERVE_TAG", "run_like_tf_serving", "tf_error_summary", "verify_export"]
 
 SERVE_TAG = "serve"
 Arrays = Mapping[str, np.ndarray]
@@ -60,8 +60,16 @@ def _run_signature(
         return session.run(fetches, feed_dict=feeds)
     except tf.errors.OpError as exc:
         raise ServingCheckError(
-            f"signature {name!r} fails when run the way TF Serving runs it: {exc.message.splitlines()[0]}"
+            f"signature {name!r} fails when run the way TF Serving runs it: {tf_error_summary(exc)}"
         ) from exc
+
+
+def tf_error_summary(exc: tf.errors.OpError) -> str:
+    """The informative part of a TF runtime error, without node and stack noise."""
+    noise = ("Graph execution error", "Detected at node", "[[", "File ", "Condition x", "x (", "y (")
+    lines = [line.strip() for line in exc.message.splitlines()]
+    kept = [line for line in lines if line and not line.startswith(noise)]
+    return " ".join(kept) or exc.message
 
 
 def verify_export(

@@ -64,47 +64,48 @@ class Preprocessing:
 
 
 def _validate_images(images: tf.Tensor) -> tf.Tensor:
-    """Reject wrong rank or channel count inside the graph; return images with a static rank."""
-    rank_ok = tf.debugging.assert_rank(
-        images, 4, message="images must be a uint8 tensor of shape [N, H, W, 3]; got the wrong rank"
+    """Reject wrong rank, channel count or an empty image inside the graph.
+
+    One assert checks everything, and its inputs cannot fail themselves: TF may
+    run independent ops before an assert, so ``tf.shape(x)[3]`` on a rank-3
+    tensor would fail first with an unhelpful "slice index 3" error.
+    """
+    shape = tf.shape(images)
+    padded = tf.concat([shape, tf.zeros([4], tf.int32)], axis=0)
+    valid = tf.logical_and(tf.equal(tf.size(shape), 4), tf.equal(padded[3], 3))
+    valid = tf.logical_and(valid, tf.reduce_all(padded[1:3] > 0))
+    check = tf.debugging.Assert(
+        valid,
+        ["images must be a uint8 tensor of shape [N, H, W, 3] (RGB, at least 1x1 pixels); got shape", shape],
+        summarize=8,
+        name="check_images",
     )
-    with tf.control_dependencies([rank_ok]):
-        shape = tf.shape(images)
-        checks = [
-            tf.debugging.assert_equal(
-                shape[3], 3, message="images must have 3 channels (RGB) in the last dimension"
-            ),
-            tf.debugging.assert_positive(
-                shape[1:3], message="images must have a height and width of at least 1 pixel"
-            ),
-        ]
-    with tf.control_dependencies(checks):
+    with tf.control_dependencies([check]):
         images = tf.identity(images)
     images.set_shape([None, None, None, 3])
     return images
 
 
 def _validate_class_index(class_index: tf.Tensor, batch: tf.Tensor, num_classes: int) -> tf.Tensor:
-    rank_ok = tf.debugging.assert_rank(
-        class_index, 1, message="class_index must be an int32 vector [N], one entry per image"
+    """One assert, built only from ops that cannot fail on a wrong shape (see ``_validate_images``)."""
+    shape = tf.shape(class_index)
+    padded = tf.concat([shape, [-1]], axis=0)
+    valid = tf.logical_and(tf.equal(tf.size(shape), 1), tf.equal(padded[0], batch))
+    in_range = tf.logical_and(class_index >= -1, class_index < num_classes)
+    valid = tf.logical_and(valid, tf.reduce_all(in_range))
+    check = tf.debugging.Assert(
+        valid,
+        [
+            "class_index must be an int32 vector with one entry per image, each -1 (the predicted class) "
+            f"or a class in 0..{num_classes - 1} (the model has {num_classes} classes); got class_index",
+            class_index,
+            "for a batch of images of size",
+            batch,
+        ],
+        summarize=16,
+        name="check_class_index",
     )
-    with tf.control_dependencies([rank_ok]):
-        checks = [
-            tf.debugging.assert_equal(
-                tf.shape(class_index)[0],
-                batch,
-                message="class_index must have one entry per image (same length as images)",
-            ),
-            tf.debugging.assert_greater_equal(
-                class_index, -1, message="class_index must be -1 (the predicted class) or a class index"
-            ),
-            tf.debugging.assert_less(
-                class_index,
-                num_classes,
-                message=f"class_index out of range; the model has {num_classes} classes (0..{num_classes - 1})",
-            ),
-        ]
-    with tf.control_dependencies(checks):
+    with tf.control_dependencies([check]):
         class_index = tf.identity(class_index)
     class_index.set_shape([None])
     return class_index

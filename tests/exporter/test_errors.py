@@ -1,0 +1,160 @@
+"""Every refusal names what was wrong and leaves nothing numeric behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradcam_serving.errors import (
+    LayerNotFoundError,
+    ModelSourceError,
+    ServingCheckError,
+    UnsupportedModelError,
+)
+from gradcam_serving.exporter import export_model, inspect_model, run_like_tf_serving
+
+SIZE = 48
+
+
+def _numeric_children(base: Path) -> list[Path]:
+    return [p for p in base.rglob("*") if p.is_dir() and p.name.isdigit()]
+
+
+def _leftovers(base: Path) -> list[Path]:
+    return [p for p in base.rglob("*") if p.name.isdigit() or p.name.startswith(".tmp")]
+
+
+def _keras_model(build_body):
+    import tf_keras
+
+    inputs = tf_keras.Input((SIZE, SIZE, 3))
+    return tf_keras.Model(inputs, build_body(inputs, tf_keras.layers))
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(ModelSourceError, match=r"does not exist; expected a SavedModel folder"):
+        export_model(tmp_path / "nowhere", tmp_path / "out", "m")
+    assert _leftovers(tmp_path) == []
+
+
+def test_unknown_layer_lists_closest_candidates(tiny_models, tmp_path):
+    with pytest.raises(LayerNotFoundError) as info:
+        export_model(tiny_models.hub_classifier, tmp_path, "m", layer="c3")
+    assert "unknown layer 'c3'" in str(info.value)
+    assert "c2" in info.value.suggestions and "c1" in info.value.suggestions
+    assert _leftovers(tmp_path) == []
+
+
+def test_model_without_spatial_tensor(tmp_path):
+    model = _keras_model(lambda x, L: L.Dense(3, activation="softmax")(L.Dense(8)(L.Flatten()(x))))
+    with pytest.raises(UnsupportedModelError, match="no 4-D feature map"):
+        export_model(model, tmp_path, "mlp")
+    assert _leftovers(tmp_path) == []
+
+
+def test_output_that_is_not_class_scores(tmp_path):
+    model = _keras_model(lambda x, L: L.Conv2D(4, 3, padding="same")(x))
+    with pytest.raises(UnsupportedModelError, match=r"expected class scores, a float tensor \[N, C\]"):
+        export_model(model, tmp_path, "segmenter")
+    assert _leftovers(tmp_path) == []
+
+
+def _module_with(op_factory):
+    import tensorflow as tf
+
+    class Sneaky(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 4], seed=[1, 2]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, SIZE, SIZE, 3], tf.float32)])
+        def __call__(self, x):
+            features = tf.nn.relu(tf.nn.conv2d(x, self.kernel, 1, "SAME"))
+            logits = tf.reduce_mean(features, axis=[1, 2])
+            return logits + op_factory(logits)
+
+    return Sneaky()
+
+
+@pytest.mark.parametrize(
+    ("factory", "op"),
+    [
+        pytest.param(
+            lambda t: __import__("tensorflow").py_function(lambda a: a, [t], "float32"), "EagerPyFunc", id="py_function"
+        ),
+        pytest.param(
+            lambda t: 0.0 * __import__("tensorflow").cast(
+                __import__("tensorflow").strings.length(__import__("tensorflow").io.read_file("/etc/hostname")),
+                "float32",
+            ),
+            "ReadFile",
+            id="read_file",
+        ),
+    ],
+)
+def test_refused_ops_are_named(tmp_path, factory, op):
+    with pytest.raises(UnsupportedModelError, match=f"contains op '{op}'.*TF Serving cannot run"):
+        export_model(_module_with(factory), tmp_path, "sneaky", input_size=(SIZE, SIZE))
+    assert _leftovers(tmp_path) == []
+
+
+def test_size_agnostic_model_needs_input_size(tmp_path):
+    module = _module_with(lambda t: 0.0 * t)
+    with pytest.raises(UnsupportedModelError, match="--input-size"):
+        inspect_model(module)
+
+
+def test_gate_catches_keras3_saved_with_tf_saved_model_save(tmp_path):
+    """The known serving#2250 failure: fine in Python, broken on TF Serving's Session path."""
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+    tf.saved_model.save(model, str(tmp_path / "bad"))
+    images = np.zeros((1, 8, 8, 3), np.float32)
+    (key,) = tf.saved_model.load(str(tmp_path / "bad")).signatures["serving_default"].structured_input_signature[1]
+    with pytest.raises(ServingCheckError, match="Could not find variable"):
+        run_like_tf_serving(tmp_path / "bad", {"serving_default": {key: images}})
+
+
+@pytest.fixture(scope="module")
+def hub_export(tiny_models, tmp_path_factory) -> Path:
+    return export_model(tiny_models.hub_classifier, tmp_path_factory.mktemp("bad_requests"), "m").path
+
+
+def _explain(path: Path, images, class_index):
+    return run_like_tf_serving(path, {"explain": {"images": images, "class_index": class_index}})
+
+
+@pytest.mark.parametrize(
+    ("images", "class_index", "message"),
+    [
+        pytest.param(np.zeros((SIZE, SIZE, 3), np.uint8), [0], r"shape \[N, H, W, 3\].*got shape.*\[48 48 3\]", id="rank-3-images"),
+        pytest.param(np.zeros((1, SIZE, SIZE, 1), np.uint8), [0], r"shape \[N, H, W, 3\].*got shape.*\[1 48 48 1\]", id="grayscale"),
+        pytest.param(np.zeros((2, SIZE, SIZE, 3), np.uint8), [0, 9], r"0\.\.3 \(the model has 4 classes\); got class_index\] \[0 9\]", id="class-9"),
+        pytest.param(np.zeros((2, SIZE, SIZE, 3), np.uint8), [0, -2], r"each -1 \(the predicted class\).*\[0 -2\]", id="class-minus-2"),
+        pytest.param(np.zeros((2, SIZE, SIZE, 3), np.uint8), [0, 1, 2], r"one entry per image.*\[0 1 2\] \[for a batch of images of size\] \[2\]", id="length-mismatch"),
+        pytest.param(np.zeros((1, SIZE, SIZE, 3), np.uint8), 0, r"int32 vector.*got class_index\] \[0\]", id="scalar-class"),
+        pytest.param(np.zeros((2, SIZE, SIZE, 3), np.uint8), [[0, 1]], r"int32 vector.*\[\[0 1\]\]", id="class-matrix"),
+    ],
+)
+def test_bad_requests_fail_inside_the_graph(hub_export, images, class_index, message):
+    with pytest.raises(ServingCheckError, match=message):
+        _explain(hub_export, images, np.array(class_index, np.int32))
+
+
+def test_bad_request_message_on_the_tf2_path_too(hub_export):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(hub_export))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[N, H, W, 3\]"):
+        loaded.signatures["predict"](images=np.zeros((1, 8, 8, 4), np.uint8))
+
+
+def test_empty_batch_is_accepted(hub_export):
+    out = _explain(hub_export, np.zeros((0, SIZE, SIZE, 3), np.uint8), np.zeros((0,), np.int32))["explain"]
+    assert out["heatmap"].shape == (0, SIZE, SIZE)
+    assert out["probabilities"].shape == (0, 4)
