@@ -37,21 +37,24 @@ class TinyModels:
     target_layer: str = "c2"
 
 
-def build_tf_keras_classifier(seed: int = 0) -> Any:
-    """conv(c1) -> conv(c2, 12x12) -> GAP -> Dense softmax; small enough to train in seconds."""
-    import tf_keras
-
-    tf_keras.utils.set_random_seed(seed)
-    layers = tf_keras.layers
-    inputs = tf_keras.Input((SIZE, SIZE, 3), name="image")
+def _build_classifier(keras_module: Any, name: str) -> Any:
+    """conv(c1) -> bn -> conv(c2, 12x12) -> GAP -> Dense softmax, in tf_keras or Keras 3."""
+    layers = keras_module.layers
+    inputs = keras_module.Input((SIZE, SIZE, 3), name="image")
     x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="c1")(inputs)
     x = layers.BatchNormalization(name="bn")(x)
     x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="c2")(x)
-    features = layers.GlobalAveragePooling2D(name="gap")(x)
-    backbone = tf_keras.Model(inputs, features, name="backbone")
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="head")(backbone.output)
-    model = tf_keras.Model(inputs, outputs, name="classifier")
-    # Move BatchNorm statistics off their defaults so the inference path is exercised.
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="head")(x)
+    return keras_module.Model(inputs, outputs, name=name)
+
+
+def build_tf_keras_classifier(seed: int = 0) -> Any:
+    """The tf_keras classifier, with BatchNorm statistics moved off their defaults."""
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(seed)
+    model = _build_classifier(tf_keras, "classifier")
     bn = model.get_layer("bn")
     rng = np.random.default_rng(seed)
     bn.set_weights([w + rng.uniform(0.1, 0.5, w.shape).astype("float32") for w in bn.get_weights()])
@@ -61,14 +64,7 @@ def build_tf_keras_classifier(seed: int = 0) -> Any:
 def _keras3_copy(classifier: Any) -> Any:
     import keras
 
-    layers = keras.layers
-    inputs = keras.Input((SIZE, SIZE, 3), name="image")
-    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="c1")(inputs)
-    x = layers.BatchNormalization(name="bn")(x)
-    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="c2")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="head")(x)
-    model = keras.Model(inputs, outputs, name="classifier_k3")
+    model = _build_classifier(keras, "classifier_k3")
     model.set_weights(classifier.get_weights())
     return model
 

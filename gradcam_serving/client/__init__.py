@@ -15,6 +15,7 @@ Example:
 Failed calls raise :class:`gradcam_serving.errors.RpcError` subclasses.
 """
 
+from importlib import import_module as _import_module
 from types import FunctionType as _FunctionType
 
 from gradcam_serving.client._async_client import AsyncExplainClient
@@ -27,8 +28,6 @@ from gradcam_serving.client._config import (
     Retry,
     Timeout,
 )
-from gradcam_serving.client._images import ImageInput, Images
-from gradcam_serving.client._overlay import overlay_heatmap, overlay_png, save_overlay
 from gradcam_serving.client._types import (
     Explanation,
     ModelMetadata,
@@ -64,9 +63,37 @@ __all__ = [
     "save_overlay",
 ]
 
-# Show public classes and functions as ``gradcam_serving.client.X`` (docs, reprs).
+# numpy-backed names load on first access (PEP 562), so importing the client
+# does not import numpy; ``from gradcam_serving.client import overlay_png`` works as usual.
+_LAZY = {
+    "ImageInput": "_images",
+    "Images": "_images",
+    "overlay_heatmap": "_overlay",
+    "overlay_png": "_overlay",
+    "save_overlay": "_overlay",
+}
+
+
+def _publish(member: object) -> object:
+    """Show public classes and functions as ``gradcam_serving.client.X`` (docs, reprs)."""
+    if isinstance(member, (type, _FunctionType)) and member.__module__.startswith(__name__ + "._"):
+        member.__module__ = __name__
+    return member
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _import_module(f"{__name__}.{_LAZY[name]}")
+    value = globals()[name] = _publish(getattr(module, name))
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
 for _name in __all__:
-    _member = globals()[_name]
-    if isinstance(_member, (type, _FunctionType)) and _member.__module__.startswith(__name__ + "._"):
-        _member.__module__ = __name__
-del _name, _member
+    if _name not in _LAZY:
+        _publish(globals()[_name])
+del _name

@@ -12,10 +12,9 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import grpc
-import numpy as np
 
 from gradcam_serving import signatures as sig
 from gradcam_serving.client import _wire
@@ -30,21 +29,13 @@ from gradcam_serving.client._config import (
     UseClientDefault,
     channel_options,
 )
-from gradcam_serving.client._images import Images, to_batch, to_class_indices
-from gradcam_serving.client._tensors import array_to_tensor, dtype_name, shape_from_proto, tensor_to_array
-from gradcam_serving.client._types import (
-    Explanation,
-    ModelMetadata,
-    ModelSpec,
-    ModelState,
-    Prediction,
-    SignatureInfo,
-    TensorSpec,
-    VersionStatus,
-)
+from gradcam_serving.client._types import ModelState, VersionStatus
+
+if TYPE_CHECKING:
+    from gradcam_serving.client._images import Images
+    from gradcam_serving.client._types import Explanation, ModelMetadata, Prediction
 from gradcam_serving.errors import (
     DeadlineExceededError,
-    GradcamServingError,
     NotFoundError,
     UnavailableError,
     rpc_error_for_code,
@@ -57,10 +48,6 @@ __all__ = [
     "Call",
     "ReadinessPoll",
     "code_name",
-    "decode_explanation",
-    "decode_metadata",
-    "decode_prediction",
-    "decode_status",
     "delays_then_stop",
     "map_rpc_errors",
     "raise_unless_retryable",
@@ -69,7 +56,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-_SIGNATURE_DEF = "signature_def"
 _CLOSED_MESSAGE = "Cannot send a request, as the client has been closed."
 
 
@@ -235,24 +221,33 @@ class BaseExplainClient:
         return spec
 
     def _predict_call(self, images: Images) -> Call[Prediction]:
-        request = _wire.PredictRequest(model_spec=self._model_spec(sig.PREDICT))
-        request.inputs[sig.IMAGES].CopyFrom(array_to_tensor(to_batch(images)))
-        return Call(_wire.PREDICT_METHOD, request, _wire.PredictResponse, decode_prediction)
+        codec = _codec()
+        request = codec.predict_request(self._model_spec(sig.PREDICT), images)
+        return Call(_wire.PREDICT_METHOD, request, _wire.PredictResponse, codec.decode_prediction)
 
     def _explain_call(self, images: Images, class_index: int | Sequence[int] | None) -> Call[Explanation]:
-        batch = to_batch(images)
-        request = _wire.PredictRequest(model_spec=self._model_spec(sig.EXPLAIN))
-        request.inputs[sig.IMAGES].CopyFrom(array_to_tensor(batch))
-        request.inputs[sig.CLASS_INDEX].CopyFrom(array_to_tensor(to_class_indices(class_index, len(batch))))
-        return Call(_wire.PREDICT_METHOD, request, _wire.PredictResponse, decode_explanation)
+        codec = _codec()
+        request = codec.explain_request(self._model_spec(sig.EXPLAIN), images, class_index)
+        return Call(_wire.PREDICT_METHOD, request, _wire.PredictResponse, codec.decode_explanation)
 
     def _metadata_call(self) -> Call[ModelMetadata]:
-        request = _wire.GetModelMetadataRequest(model_spec=self._model_spec(), metadata_field=[_SIGNATURE_DEF])
-        return Call(_wire.GET_MODEL_METADATA_METHOD, request, _wire.GetModelMetadataResponse, decode_metadata)
+        codec = _codec()
+        request = _wire.GetModelMetadataRequest(model_spec=self._model_spec(), metadata_field=[codec.SIGNATURE_DEF])
+        return Call(_wire.GET_MODEL_METADATA_METHOD, request, _wire.GetModelMetadataResponse, codec.decode_metadata)
 
     def _status_call(self) -> Call[list[VersionStatus]]:
         request = _wire.GetModelStatusRequest(model_spec=self._model_spec())
-        return Call(_wire.GET_MODEL_STATUS_METHOD, request, _wire.GetModelStatusResponse, decode_status)
+        return Call(_wire.GET_MODEL_STATUS_METHOD, request, _wire.GetModelStatusResponse, _codec().decode_status)
+
+
+def _codec() -> ModuleType:
+    """The numpy side (request encoding, response decoding), imported on first use.
+
+    Deferred so ``import gradcam_serving.client`` does not pay for numpy.
+    """
+    from gradcam_serving.client import _codec as codec
+
+    return codec
 
 
 def _check_text(name: str, value: object) -> None:
@@ -267,103 +262,6 @@ def _check_version(version: object, version_label: object) -> None:
         raise ValueError(f"version must be an int >= 0 or None; got {version!r}")
     if version_label is not None:
         _check_text("version_label", version_label)
-
-
-# -- decoding ----------------------------------------------------------------
-
-
-def _model_spec_of(spec: Any) -> ModelSpec:
-    version = spec.version.value if spec.HasField("version") else None
-    return ModelSpec(name=spec.name, signature_name=spec.signature_name, version=version)
-
-
-def _outputs(response: Any, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    missing = [name for name in names if name not in response.outputs]
-    if missing:
-        raise GradcamServingError(
-            f"the response lacks outputs {missing} (it has {sorted(response.outputs)}); "
-            "is the model a gradcam-serving export?"
-        )
-    return {name: tensor_to_array(response.outputs[name]) for name in names}
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
-
-
-def _prediction_fields(outputs: dict[str, np.ndarray], response: Any) -> dict[str, Any]:
-    return {
-        sig.PROBABILITIES: outputs[sig.PROBABILITIES].astype(np.float32, copy=False),
-        sig.CLASS_INDEX: outputs[sig.CLASS_INDEX].astype(np.int32, copy=False),
-        sig.SCORE: outputs[sig.SCORE].astype(np.float32, copy=False),
-        sig.LABEL: tuple(_text(value) for value in outputs[sig.LABEL].ravel()),
-        "model_spec": _model_spec_of(response.model_spec),
-    }
-
-
-def decode_prediction(response: Any) -> Prediction:
-    """``PredictResponse`` of the ``predict`` signature → :class:`Prediction`."""
-    return Prediction(**_prediction_fields(_outputs(response, sig.PREDICT_OUTPUTS), response))
-
-
-def decode_explanation(response: Any) -> Explanation:
-    """``PredictResponse`` of the ``explain`` signature → :class:`Explanation`."""
-    outputs = _outputs(response, sig.EXPLAIN_OUTPUTS)
-    heatmap = outputs[sig.HEATMAP].astype(np.float32, copy=False)
-    return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap)
-
-
-def _tensor_specs(infos: Any) -> dict[str, TensorSpec]:
-    return {
-        alias: TensorSpec(name=alias, dtype=dtype_name(info.dtype), shape=shape_from_proto(info.tensor_shape))
-        for alias, info in sorted(infos.items())
-    }
-
-
-def decode_metadata(response: Any) -> ModelMetadata:
-    """``GetModelMetadataResponse`` → :class:`ModelMetadata`.
-
-    The ``Any`` keeps its official type URL on the wire; its value bytes are
-    parsed into our wire-compatible ``SignatureDefMap``.
-    """
-    if _SIGNATURE_DEF not in response.metadata:
-        raise GradcamServingError(f"metadata response has no {_SIGNATURE_DEF!r} entry: {sorted(response.metadata)}")
-    packed = response.metadata[_SIGNATURE_DEF]
-    if packed.type_url.rpartition("/")[2] != _wire.SIGNATURE_DEF_MAP_TYPE_URL.rpartition("/")[2]:
-        raise GradcamServingError(f"signature_def metadata has unexpected type {packed.type_url!r}")
-    signature_map = _wire.SignatureDefMap.FromString(packed.value)
-    signatures = {
-        name: SignatureInfo(name, definition.method_name, _tensor_specs(definition.inputs), _tensor_specs(definition.outputs))
-        for name, definition in sorted(signature_map.signature_def.items())
-    }
-    spec = _model_spec_of(response.model_spec)
-    return ModelMetadata(model_name=spec.name, version=spec.version, signatures=signatures)
-
-
-def decode_status(response: Any) -> list[VersionStatus]:
-    """``GetModelStatusResponse`` → one :class:`VersionStatus` per version, newest first."""
-    statuses = [
-        VersionStatus(
-            version=int(item.version),
-            state=_state(item.state),
-            error_code=_error_code_name(item.status.error_code),
-            error_message=item.status.error_message,
-        )
-        for item in response.model_version_status
-    ]
-    return sorted(statuses, key=lambda status: status.version, reverse=True)
-
-
-def _state(number: int) -> ModelState:
-    try:
-        return ModelState(number)
-    except ValueError:
-        return ModelState.UNKNOWN
-
-
-def _error_code_name(number: int) -> str:
-    value = _wire.ErrorCode.values_by_number.get(number)
-    return value.name if value is not None else f"CODE_{number}"
 
 
 class ReadinessPoll:

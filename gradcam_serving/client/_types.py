@@ -10,8 +10,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "Explanation",
@@ -41,11 +43,6 @@ class ModelSpec:
     version: int | None
 
 
-def _read_only(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
-
-
 @dataclass(frozen=True, eq=False)
 class Prediction:
     """Outputs of the ``predict`` signature for a batch of N images.
@@ -66,8 +63,9 @@ class Prediction:
 
     def __post_init__(self) -> None:
         for value in vars(self).values():
-            if isinstance(value, np.ndarray):
-                _read_only(value)
+            flags = getattr(value, "flags", None)  # numpy arrays; no numpy import needed
+            if flags is not None:
+                flags.writeable = False
 
     def __len__(self) -> int:
         return len(self.label)
