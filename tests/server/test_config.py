@@ -8,7 +8,6 @@ import grpc
 import pytest
 from google.protobuf import text_format
 from tensorflow_serving.apis import model_management_pb2
-from tensorflow_serving.config import model_server_config_pb2
 
 import model_factory as mf
 import server_harness
