@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 import grpc.aio
@@ -28,9 +28,12 @@ from gradcam_serving.client._base import (
     serialize,
 )
 from gradcam_serving.client._config import USE_CLIENT_DEFAULT, Retry, TimeoutTypes, UseClientDefault
-from gradcam_serving.client._images import Images
-from gradcam_serving.client._types import Explanation, ModelMetadata, Prediction, VersionStatus
+from gradcam_serving.client._types import VersionStatus
 from gradcam_serving.errors import UnimplementedError
+
+if TYPE_CHECKING:
+    from gradcam_serving.client._images import Images
+    from gradcam_serving.client._types import Explanation, ModelMetadata, Prediction
 
 __all__ = ["AsyncExplainClient"]
 

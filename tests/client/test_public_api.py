@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import gradcam_serving.client as client
 
 EXPECTED_ALL = [
@@ -39,12 +41,19 @@ def test_all_is_pinned_and_every_name_resolves() -> None:
         assert getattr(client, name) is not None, name
 
 
+def test_lazy_names_are_listed_and_unknown_names_raise() -> None:
+    assert {"overlay_png", "Images"} <= set(dir(client))
+    with pytest.raises(AttributeError, match="no_such_name"):
+        client.no_such_name  # noqa: B018
+
+
 def test_public_classes_and_functions_report_the_public_module() -> None:
     for name in ("ExplainClient", "AsyncExplainClient", "Prediction", "Timeout", "overlay_heatmap"):
         assert getattr(client, name).__module__ == "gradcam_serving.client", name
 
 
-HEAVY = ("tensorflow", "tensorflow_serving", "PIL", "matplotlib", "keras", "tf_keras")
+# numpy is a dependency, but deferring it keeps the import well under 0.5 s.
+HEAVY = ("tensorflow", "tensorflow_serving", "PIL", "matplotlib", "keras", "tf_keras", "numpy")
 
 PROBE = f"""
 import json, sys
@@ -54,7 +63,7 @@ print(json.dumps({{"heavy": heavy, "client": "gradcam_serving.client" in sys.mod
 """
 
 
-def test_importing_the_client_loads_no_tensorflow_pil_or_matplotlib() -> None:
+def test_importing_the_client_loads_no_tensorflow_pil_matplotlib_or_numpy() -> None:
     """A fresh interpreter, because this test process has TensorFlow loaded already."""
     completed = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
     result = json.loads(completed.stdout.strip().splitlines()[-1])

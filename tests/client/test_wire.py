@@ -234,7 +234,7 @@ def test_metadata_response_any_keeps_the_official_type_url_both_ways() -> None:
     official = get_model_metadata_pb2.GetModelMetadataResponse()
     official.model_spec.name = "flowers"
     official.model_spec.version.value = 7
-    official.metadata["signature_def"].Pack(official_map)
+    official.metadata["signature_def"].Pack(official_map, deterministic=True)  # map order inside Any bytes
 
     mine = _wire.GetModelMetadataResponse.FromString(official.SerializeToString())
     packed = mine.metadata["signature_def"]
@@ -246,7 +246,7 @@ def test_metadata_response_any_keeps_the_official_type_url_both_ways() -> None:
     built.model_spec.name = "flowers"
     built.model_spec.version.value = 7
     built.metadata["signature_def"].type_url = _wire.SIGNATURE_DEF_MAP_TYPE_URL
-    built.metadata["signature_def"].value = ours.SerializeToString()
+    built.metadata["signature_def"].value = ours.SerializeToString(deterministic=True)
     back = get_model_metadata_pb2.GetModelMetadataResponse.FromString(built.SerializeToString())
     unpacked = get_model_metadata_pb2.SignatureDefMap()
     assert back.metadata["signature_def"].Unpack(unpacked)
