@@ -1,14 +1,16 @@
 """What the sync and async clients share: everything except the I/O.
 
-:class:`BaseExplainClient` validates configuration, tracks the lifecycle,
-builds requests and decodes responses. Each RPC is described by a
-:class:`Call` (method path, request, response type, decoder), so the two
-subclasses only differ in how they send a ``Call`` and sleep between retries.
+:class:`BaseExplainClient` validates configuration, tracks the lifecycle and
+describes each RPC as a :class:`Call` (method path, request, response type,
+decoder; the numpy work lives in ``_codec``). The two subclasses only differ
+in how they send a ``Call``, sleep between retries and close the channel.
+Retry, error mapping and readiness bookkeeping are shared here too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -30,16 +32,16 @@ from gradcam_serving.client._config import (
     channel_options,
 )
 from gradcam_serving.client._types import ModelState, VersionStatus
-
-if TYPE_CHECKING:
-    from gradcam_serving.client._images import Images
-    from gradcam_serving.client._types import Explanation, ModelMetadata, Prediction
 from gradcam_serving.errors import (
     DeadlineExceededError,
     NotFoundError,
     UnavailableError,
     rpc_error_for_code,
 )
+
+if TYPE_CHECKING:
+    from gradcam_serving.client._images import Images
+    from gradcam_serving.client._types import Explanation, ModelMetadata, Prediction
 
 __all__ = [
     "NO_RETRY",
@@ -91,7 +93,7 @@ class Call(Generic[T]):
 
 
 class BaseExplainClient:
-    """Configuration, lifecycle, request building and response decoding.
+    """Configuration, lifecycle and the description of each call.
 
     Not used directly: see :class:`ExplainClient` and :class:`AsyncExplainClient`.
     """
@@ -139,6 +141,7 @@ class BaseExplainClient:
         self._options = tuple(options)
         self._state = ClientState.UNOPENED
         self._channel: Any = None
+        self._channel_lock = threading.Lock()  # threads sharing a blocking client open one channel
 
     def __repr__(self) -> str:
         pinned = f", version={self._version}" if self._version is not None else ""
@@ -190,20 +193,25 @@ class BaseExplainClient:
         """The channel, created on first use from ``grpc`` or ``grpc.aio``."""
         if self._state is ClientState.CLOSED:
             raise RuntimeError(_CLOSED_MESSAGE)
-        self._state = ClientState.OPENED
-        if self._channel is None:
-            options = channel_options(self._options)
-            if self._credentials is None:
-                self._channel = grpc_module.insecure_channel(self._target, options=options)
-            else:
-                self._channel = grpc_module.secure_channel(self._target, self._credentials, options=options)
-        return self._channel
+        with self._channel_lock:
+            self._state = ClientState.OPENED
+            if self._channel is None:
+                self._channel = self._new_channel(grpc_module)
+            return self._channel
+
+    def _new_channel(self, grpc_module: ModuleType) -> Any:
+        """TLS when credentials were given; always the options of :func:`channel_options`."""
+        options = channel_options(self._options)
+        if self._credentials is None:
+            return grpc_module.insecure_channel(self._target, options=options)
+        return grpc_module.secure_channel(self._target, self._credentials, options=options)
 
     def _take_channel_for_close(self) -> Any:
         """Mark closed and hand over the channel (or ``None``) for the I/O side to close."""
-        self._state = ClientState.CLOSED
-        channel, self._channel = self._channel, None
-        return channel
+        with self._channel_lock:
+            self._state = ClientState.CLOSED
+            channel, self._channel = self._channel, None
+            return channel
 
     def _deadline(self, timeout: TimeoutTypes | UseClientDefault) -> float:
         if isinstance(timeout, UseClientDefault):
@@ -269,7 +277,7 @@ class ReadinessPoll:
 
     Usage (the async twin awaits instead)::
 
-        poll = ReadinessPoll(client_spec, timeout, interval)
+        poll = ReadinessPoll(client, timeout, interval, time.monotonic)
         while (budget := poll.next_budget()) is not None:
             try: statuses = probe(budget)
             except WAITABLE_ERRORS as exc: poll.record(exc)

@@ -109,6 +109,15 @@ def _tensor_specs(infos: Any) -> dict[str, TensorSpec]:
     }
 
 
+def _signature_info(name: str, definition: Any) -> SignatureInfo:
+    return SignatureInfo(
+        name=name,
+        method_name=definition.method_name,
+        inputs=_tensor_specs(definition.inputs),
+        outputs=_tensor_specs(definition.outputs),
+    )
+
+
 def decode_metadata(response: Any) -> ModelMetadata:
     """``GetModelMetadataResponse`` → :class:`ModelMetadata`.
 
@@ -122,8 +131,7 @@ def decode_metadata(response: Any) -> ModelMetadata:
         raise GradcamServingError(f"signature_def metadata has unexpected type {packed.type_url!r}")
     signature_map = _wire.SignatureDefMap.FromString(packed.value)
     signatures = {
-        name: SignatureInfo(name, definition.method_name, _tensor_specs(definition.inputs), _tensor_specs(definition.outputs))
-        for name, definition in sorted(signature_map.signature_def.items())
+        name: _signature_info(name, definition) for name, definition in sorted(signature_map.signature_def.items())
     }
     spec = _model_spec_of(response.model_spec)
     return ModelMetadata(model_name=spec.name, version=spec.version, signatures=signatures)

@@ -52,7 +52,10 @@ def test_integer_arrays_in_byte_range_are_accepted_and_others_refused() -> None:
 
 @pytest.mark.parametrize(
     "gray",
-    [pytest.param(np.array([[10, 20]], dtype=np.uint8), id="HxW"), pytest.param(np.array([[[10], [20]]], dtype=np.uint8), id="HxWx1")],
+    [
+        pytest.param(np.array([[10, 20]], dtype=np.uint8), id="HxW"),
+        pytest.param(np.array([[[10], [20]]], dtype=np.uint8), id="HxWx1"),
+    ],
 )
 def test_grayscale_arrays_are_repeated_to_rgb(gray: np.ndarray) -> None:
     np.testing.assert_array_equal(to_rgb_array(gray), [[[10, 10, 10], [20, 20, 20]]])
