@@ -29,7 +29,8 @@ class Timeout:
     A value object rather than a bare float so the client default, a per-call
     override and "not passed" (:data:`USE_CLIENT_DEFAULT`) stay distinct.
     There is deliberately no "no deadline": a call without one can hang
-    forever on a stuck server, so every RPC gets a finite deadline.
+    forever on a stuck server, so every RPC gets a finite deadline. When an
+    ``UNAVAILABLE`` call is retried, each attempt gets the full deadline.
 
     Example:
         >>> Timeout(30.0).seconds
