@@ -1,0 +1,315 @@
+"""What to deploy and how, as frozen dataclasses validated in their constructors.
+
+The model entries reuse the local server's :class:`ModelConfig`,
+:class:`VersionPolicy` and :class:`BatchingOptions`, which mirror TF Serving's
+``ModelConfig`` and ``BatchingParameters`` field for field, so the generator,
+the stand-in server and the real ``tensorflow_model_server`` share one meaning.
+Every check runs before a file is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import posixpath
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from gradcam_serving.errors import ConfigError
+from gradcam_serving.server import BatchingOptions, ModelConfig, VersionPolicy
+
+__all__ = [
+    "DEFAULT_IMAGE_TAG",
+    "GPU_BATCHING",
+    "DeployedModel",
+    "DeploymentOptions",
+    "local_versions",
+    "model_from_export",
+]
+
+DEFAULT_IMAGE_TAG = "2.19.0"
+
+GPU_BATCHING = BatchingOptions(
+    max_batch_size=32,
+    batch_timeout_micros=2000,
+    max_enqueued_batches=100,
+    num_batch_threads=4,
+    allowed_batch_sizes=(1, 2, 4, 8, 16, 32),
+)
+"""Batching defaults for one GPU serving small CNNs with Grad-CAM.
+
+Why these numbers:
+
+* ``max_batch_size`` 32: a small CNN is near full GPU use well before 32
+  images, and 32 float32 224x224 heatmaps are already about 6.4 MB per
+  ``explain`` response (batching wraps every signature, explain included).
+* ``batch_timeout_micros`` 2000: a lone request waits at most 2 ms for company,
+  small next to the model's own GPU time.
+* ``allowed_batch_sizes`` powers of two up to 32: batches are padded to one of
+  six shapes, so cuDNN/XLA tune six shapes instead of 32 and padding wastes at
+  most half a batch.
+* ``num_batch_threads`` 4: one GPU runs one batch at a time; a few threads
+  overlap host-side work (decode, resize, copies) with the GPU without
+  queueing more work on it.
+* ``max_enqueued_batches`` 100: beyond about 3,200 waiting images the server
+  answers UNAVAILABLE at once (load shedding) instead of growing latency.
+"""
+
+_NUMERIC = re.compile(r"^[0-9]+$")
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployedModel:
+    """One model: its ``models.config`` entry plus, optionally, its local export.
+
+    Attributes:
+        config: the entry as the server sees it; ``base_path`` is the path
+            inside the container (e.g. ``/models/shapes``) or a URI.
+        local_path: this machine's copy of ``BASE/NAME``; when given, the
+            version policy and labels are checked against its version folders.
+    """
+
+    config: ModelConfig
+    local_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.config.name:
+            raise ValueError("model name must not be empty")
+        _check_base_path(self.config)
+        _check_labels(self.config, self.local_path)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+def _check_base_path(config: ModelConfig) -> None:
+    base = config.base_path
+    if not (base.startswith("/") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", base)):
+        raise ValueError(
+            f"base_path of model {config.name!r} must be absolute inside the container or a URI, got {base!r}"
+        )
+
+
+def local_versions(path: Path) -> list[int]:
+    """Numeric version folders under a local ``BASE/NAME``, sorted.
+
+    Raises:
+        ConfigError: the folder is missing or holds no numeric version folder
+            (TF Serving would refuse it with the same advice).
+    """
+    if not path.is_dir():
+        raise ConfigError(f"model folder {path} does not exist or is not a folder")
+    versions = sorted(int(child.name) for child in path.iterdir() if child.is_dir() and _NUMERIC.match(child.name))
+    if not versions:
+        raise ConfigError(
+            f"No versions of servable found under base path {path}. "
+            "Did you forget to name your leaf directory as a number (eg. '/1/')? "
+            "Give the model folder BASE/NAME, not BASE or a version folder."
+        )
+    return versions
+
+
+def _check_labels(config: ModelConfig, local_path: Path | None) -> None:
+    """A label must name a version that will be served, or TF Serving refuses to start."""
+    policy = config.version_policy
+    on_disk = set(local_versions(local_path)) if local_path is not None else None
+    served = policy.select(on_disk) if on_disk is not None else None
+    for label, version in config.version_labels:
+        if on_disk is not None and version not in on_disk:
+            raise ConfigError(
+                f"label {label!r} of model {config.name!r} points to version {version}, "
+                f"but {local_path} has versions {_listed(on_disk)}"
+            )
+        if policy.kind == "specific" and version not in policy.versions:
+            raise ConfigError(
+                f"label {label!r} of model {config.name!r} points to version {version}, "
+                f"which the version policy specific:{_listed(policy.versions)} does not serve"
+            )
+        if served is not None and version not in served:
+            raise ConfigError(
+                f"label {label!r} of model {config.name!r} points to version {version}, "
+                f"which the version policy {policy.kind}:{policy.num_versions} does not serve "
+                f"(it serves {_listed(served)})"
+            )
+
+
+def _listed(versions: object) -> str:
+    return ",".join(str(v) for v in sorted(versions))  # type: ignore[call-overload]
+
+
+def model_from_export(
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    container_base: str = "/models",
+    version_policy: VersionPolicy = VersionPolicy(),
+    labels: Mapping[str, int] | None = None,
+) -> DeployedModel:
+    """Describe a local export ``BASE/NAME`` as it will be mounted in the container.
+
+    Args:
+        path: the local model folder holding numeric version folders.
+        name: model name clients use; default the folder's name.
+        container_base: where model folders are mounted in the container;
+            the base path becomes ``container_base/name``.
+        version_policy: which versions the server loads.
+        labels: e.g. ``{"stable": 1, "canary": 2}``; each must be served.
+
+    Returns:
+        The checked model entry.
+
+    Raises:
+        ConfigError: no version folders, or a label points to a missing or
+            unserved version.
+
+    Example::
+
+        model = model_from_export("exports/shapes", labels={"stable": 1})
+    """
+    local = Path(path).resolve()
+    model_name = name or local.name
+    config = ModelConfig(
+        name=model_name,
+        base_path=f"{container_base.rstrip('/')}/{model_name}",
+        version_policy=version_policy,
+        version_labels=tuple(sorted((labels or {}).items())),
+    )
+    return DeployedModel(config, local)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeploymentOptions:
+    """Everything the config files and manifests are generated from.
+
+    Paths are as seen inside the container unless named ``host_*``.
+
+    Attributes:
+        models: the models, unique by name.
+        batching: batching parameters; ``None`` disables batching.
+        grpc_port / rest_port: the server's ports (TF Serving's 8500 / 8501).
+        image_tag: ``tensorflow/serving`` tag without the ``-gpu`` suffix.
+        gpus: GPUs per replica; 0 uses the CPU image and no GPU limits.
+        gpu_memory_fraction: ``--per_process_gpu_memory_fraction``; ``None``
+            lets TF take all GPU memory at start (its default).
+        allow_growth: grow GPU memory on demand instead, through a session
+            config file (exclusive with ``gpu_memory_fraction``).
+        config_dir: container folder holding the config files. Kept apart
+            from the model volume so Kubernetes can mount a ConfigMap there
+            and update it in place (``subPath`` mounts never update).
+        config_poll_seconds: ``--model_config_file_poll_wait_seconds``; the
+            server re-reads models.config, so label/version changes apply
+            without a restart.
+        monitoring_path: Prometheus metrics path on the REST port.
+        app_name: Kubernetes name of the Deployment, Service and ConfigMap.
+        namespace / replicas: Kubernetes placement.
+        models_pvc: PersistentVolumeClaim holding ``NAME/VERSION`` folders,
+            mounted at the models' container base.
+        host_models_dir: for ``docker-run.sh``, the host folder holding
+            ``NAME/VERSION`` folders (overridable with ``$MODELS_DIR``).
+        storage_uri_prefix: KServe ``storageUri`` prefix; the model name is
+            appended. Default ``pvc://<models_pvc>``.
+        kserve: also write ``kserve.yaml`` (one InferenceService per model;
+            needs DNS-1035 model names).
+    """
+
+    models: tuple[DeployedModel, ...]
+    batching: BatchingOptions | None = GPU_BATCHING
+    grpc_port: int = 8500
+    rest_port: int = 8501
+    image_tag: str = DEFAULT_IMAGE_TAG
+    gpus: int = 1
+    gpu_memory_fraction: float | None = None
+    allow_growth: bool = False
+    config_dir: str = "/config"
+    config_poll_seconds: int = 60
+    monitoring_path: str = "/monitoring/prometheus/metrics"
+    app_name: str = "gradcam-serving"
+    namespace: str = "default"
+    replicas: int = 1
+    models_pvc: str = "gradcam-models"
+    host_models_dir: str = "./models"
+    storage_uri_prefix: str | None = None
+    kserve: bool = True
+
+    def __post_init__(self) -> None:
+        self._check_models()
+        _ = self.models_mount
+        self._check_numbers()
+        self._check_names()
+        if not self.config_dir.startswith("/") or not self.monitoring_path.startswith("/"):
+            raise ValueError(
+                f"config_dir and monitoring_path must be absolute, got {self.config_dir!r}, {self.monitoring_path!r}"
+            )
+
+    def _check_models(self) -> None:
+        if not self.models:
+            raise ValueError("models must name at least one model")
+        seen: set[str] = set()
+        for model in self.models:
+            if model.name in seen:
+                raise ConfigError(f"model {model.name!r} is listed twice; model names must be unique")
+            seen.add(model.name)
+        if self.kserve:
+            for model in self.models:
+                if not _DNS_LABEL.match(model.name):
+                    raise ConfigError(
+                        f"model name {model.name!r} cannot name a KServe InferenceService (lowercase letters, "
+                        "digits and '-'); rename it or turn KServe output off (--no-kserve)"
+                    )
+
+    def _check_numbers(self) -> None:
+        for name in ("grpc_port", "rest_port"):
+            if not 1 <= getattr(self, name) <= 65535:
+                raise ValueError(f"{name} must be in [1, 65535], got {getattr(self, name)}")
+        if self.grpc_port == self.rest_port:
+            raise ValueError(f"grpc_port and rest_port must differ, both are {self.grpc_port}")
+        if self.gpus < 0 or self.replicas < 1 or self.config_poll_seconds < 0:
+            raise ValueError(
+                f"need gpus >= 0, replicas >= 1, config_poll_seconds >= 0; "
+                f"got {self.gpus}, {self.replicas}, {self.config_poll_seconds}"
+            )
+        fraction = self.gpu_memory_fraction
+        if fraction is not None and not 0 < fraction <= 1:
+            raise ValueError(f"gpu_memory_fraction must be in (0, 1], got {fraction}")
+        if fraction is not None and self.allow_growth:
+            raise ValueError("give gpu_memory_fraction or allow_growth, not both")
+
+    def _check_names(self) -> None:
+        for field in ("app_name", "namespace", "models_pvc"):
+            if not _DNS_LABEL.match(getattr(self, field)):
+                raise ValueError(
+                    f"{field} must be a DNS label (lowercase letters, digits, '-'), got {getattr(self, field)!r}"
+                )
+        if not re.match(r"^[A-Za-z0-9_./-]+$", self.host_models_dir):
+            raise ValueError(
+                f"host_models_dir may hold only letters, digits and _ . / - (it goes into a shell script), "
+                f"got {self.host_models_dir!r}"
+            )
+        if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", self.image_tag) or self.image_tag.endswith("-gpu"):
+            raise ValueError(f"image_tag must be a plain tag such as '2.19.0' (no '-gpu'), got {self.image_tag!r}")
+
+    @property
+    def image(self) -> str:
+        """The ``tensorflow/serving`` image: the ``-gpu`` variant when GPUs are asked for."""
+        suffix = "-gpu" if self.gpus else ""
+        return f"tensorflow/serving:{self.image_tag}{suffix}"
+
+    @property
+    def models_mount(self) -> str | None:
+        """The container folder the model volume is mounted at; ``None`` when every base path is a URI.
+
+        Raises:
+            ValueError: the local base paths have different parents, so one
+                volume cannot hold them all.
+        """
+        parents = {posixpath.dirname(m.config.base_path.rstrip("/")) for m in self.models if m.config.base_path.startswith("/")}
+        if len(parents) > 1:
+            raise ValueError(f"all container base paths must share one parent folder (one volume), got {sorted(parents)}")
+        return parents.pop() if parents else None
+
+    @property
+    def model_configs(self) -> tuple[ModelConfig, ...]:
+        return tuple(model.config for model in self.models)
