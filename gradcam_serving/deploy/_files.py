@@ -28,6 +28,7 @@ from gradcam_serving.deploy._protos import (
     monitoring_config_text,
     session_config_text,
 )
+from gradcam_serving.server import BatchingOptions
 
 __all__ = ["config_files", "render_files", "write_deployment", "write_files"]
 
@@ -101,7 +102,7 @@ def readme_text(options: DeploymentOptions, names: list[str]) -> str:
     if options.kserve:
         sections.append(_readme_kserve())
     if options.batching is not None:
-        sections.append(_readme_batching(options))
+        sections.append(_readme_batching(options.batching))
     sections.append(_readme_local_check(options))
     return "\n\n".join("\n".join(section) for section in sections) + "\n"
 
@@ -135,9 +136,10 @@ def _readme_docker(options: DeploymentOptions) -> list[str]:
         "",
         f"    MODELS_DIR=/path/to/models ./{DOCKER_SCRIPT}",
         "",
-        f"`MODELS_DIR` holds `NAME/VERSION` folders (default `{options.host_models_dir}`). gRPC listens on",
-        f"port {options.grpc_port}, REST on {options.rest_port}; `models.config` is re-read every",
-        f"{options.config_poll_seconds} s, so labels and version policies change without a restart.",
+        f"`MODELS_DIR` holds `NAME/VERSION` folders (default `{options.host_models_dir}`).",
+        f"gRPC listens on port {options.grpc_port}, REST on {options.rest_port}.",
+        f"`models.config` is re-read every {options.config_poll_seconds} s, so labels and version policies",
+        "change without a restart.",
     ]
 
 
@@ -147,9 +149,10 @@ def _readme_kubernetes(options: DeploymentOptions) -> list[str]:
         "",
         f"    kubectl apply -f {KUBERNETES_FILE}",
         "",
-        f"The PVC `{options.models_pvc}` must hold the `NAME/VERSION` folders. The Service is headless, so",
-        f"gRPC clients should dial `{grpc_target(options)}` with the `round_robin`",
-        "policy (the default of `ExplainClient`) to spread calls over all pods.",
+        f"The PVC `{options.models_pvc}` must hold the `NAME/VERSION` folders.",
+        "The Service is headless, so gRPC clients should dial",
+        f"`{grpc_target(options)}` with the `round_robin` policy",
+        "(the default of `ExplainClient`) to spread calls over all pods.",
     ]
 
 
@@ -164,17 +167,16 @@ def _readme_kserve() -> list[str]:
     ]
 
 
-def _readme_batching(options: DeploymentOptions) -> list[str]:
-    batching = options.batching
-    assert batching is not None  # checked by the caller; not user input
+def _readme_batching(batching: BatchingOptions) -> list[str]:
     sizes = ", ".join(str(size) for size in batching.allowed_batch_sizes) or "any size"
     return [
         "## Batching",
         "",
-        f"Batches of up to {batching.max_batch_size} images, padded to {sizes}; a batch waits at most",
-        f"{batching.batch_timeout_micros} µs for more requests; {batching.num_batch_threads} threads; beyond",
-        f"{batching.max_enqueued_batches} queued batches requests fail fast with UNAVAILABLE. Why the defaults",
-        "suit one GPU: see `GPU_BATCHING` in `gradcam_serving/deploy`. Batching also wraps `explain`.",
+        f"Batches of up to {batching.max_batch_size} images, padded to {sizes}.",
+        f"A batch waits at most {batching.batch_timeout_micros} µs for more requests; {batching.num_batch_threads} threads run batches;",
+        f"beyond {batching.max_enqueued_batches} queued batches, requests fail fast with UNAVAILABLE.",
+        "Why the defaults suit one GPU: see `GPU_BATCHING` in `gradcam_serving/deploy/_options.py`.",
+        "Batching also wraps `explain`.",
         "Clients should send images of one size: requests of different sizes are not padded",
         "(`pad_variable_length_inputs` is off, since zero padding would change what the in-graph resize sees).",
     ]
@@ -182,10 +184,12 @@ def _readme_batching(options: DeploymentOptions) -> list[str]:
 
 def _readme_local_check(options: DeploymentOptions) -> list[str]:
     batching = f" --enable_batching --batching_parameters_file={BATCHING_FILE}" if options.batching else ""
+    monitoring = f" --rest_api_port={options.rest_port} --monitoring_config_file={MONITORING_FILE}"
     return [
         "## Check with the local stand-in server",
         "",
         "With the models at their container paths (or a copy of `models.config` with local paths):",
         "",
-        f"    python -m gradcam_serving.server --port=8500 --model_config_file={MODELS_CONFIG_FILE}{batching}",
+        f"    python -m gradcam_serving.server --port=8500 --model_config_file={MODELS_CONFIG_FILE} \\",
+        f"        {batching.strip()}{monitoring}".rstrip(),
     ]
