@@ -1,9 +1,10 @@
 """Read TF Serving's text-format config protos into the dataclasses of ``_options``.
 
-``--model_config_file`` holds a ``tensorflow.serving.ModelServerConfig`` and
-``--batching_parameters_file`` a ``tensorflow.serving.BatchingParameters``; both
-use the official protos from tensorflow-serving-api, so any file the real
-``tensorflow_model_server`` accepts is accepted here with the same meaning.
+``--model_config_file`` holds a ``tensorflow.serving.ModelServerConfig``,
+``--batching_parameters_file`` a ``tensorflow.serving.BatchingParameters`` and
+``--monitoring_config_file`` a ``tensorflow.serving.MonitoringConfig``; all
+use the upstream protos (declared here where tensorflow-serving-api lacks
+them), so any file the real ``tensorflow_model_server`` accepts is accepted here with the same meaning.
 The checks and texts follow ``server_core.cc``.
 """
 
@@ -19,11 +20,14 @@ from gradcam_serving.server._errors import InvalidArgument
 from gradcam_serving.server._options import BatchingOptions, ModelConfig, VersionPolicy
 
 __all__ = [
+    "DEFAULT_PROMETHEUS_PATH",
     "batching_options_from_proto",
     "batching_parameters_class",
     "models_from_proto",
+    "monitoring_config_class",
     "read_batching_parameters",
     "read_model_server_config",
+    "read_monitoring_config",
     "single_model_config",
 ]
 
@@ -177,3 +181,46 @@ def batching_options_from_proto(proto: object) -> BatchingOptions:
         return dataclasses.replace(defaults, **values)  # type: ignore[arg-type]
     except ValueError as exc:
         raise InvalidArgument(str(exc)) from exc
+
+
+DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"  # PrometheusExporter::kPrometheusPath
+
+
+def read_monitoring_config(path: str) -> str | None:
+    """Read ``--monitoring_config_file``; the Prometheus path to serve, or None when not enabled.
+
+    An empty ``path`` in the file means TF's default ``/monitoring/prometheus/metrics``.
+    """
+    proto = monitoring_config_class()()
+    _parse_text_file(path, proto)
+    prometheus = proto.prometheus_config  # type: ignore[attr-defined]
+    if not prometheus.enable:
+        return None
+    return prometheus.path or DEFAULT_PROMETHEUS_PATH
+
+
+@functools.cache
+def monitoring_config_class() -> type:
+    """The ``tensorflow.serving.MonitoringConfig`` message class (``config/monitoring_config.proto``).
+
+    tensorflow-serving-api ships no ``monitoring_config_pb2``, so, as for
+    ``BatchingParameters``, the two messages are declared with the upstream
+    field numbers in a private descriptor pool.
+    """
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    fdp = descriptor_pb2.FieldDescriptorProto
+    file_proto = descriptor_pb2.FileDescriptorProto(
+        name="gradcam_serving/server/monitoring_config.proto", package="tensorflow.serving", syntax="proto3"
+    )
+    prometheus = file_proto.message_type.add(name="PrometheusConfig")
+    prometheus.field.add(name="enable", number=1, label=fdp.LABEL_OPTIONAL, type=fdp.TYPE_BOOL)
+    prometheus.field.add(name="path", number=2, label=fdp.LABEL_OPTIONAL, type=fdp.TYPE_STRING)
+    monitoring = file_proto.message_type.add(name="MonitoringConfig")
+    monitoring.field.add(
+        name="prometheus_config", number=1, label=fdp.LABEL_OPTIONAL,
+        type=fdp.TYPE_MESSAGE, type_name=".tensorflow.serving.PrometheusConfig",
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(file_proto.SerializeToString())
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))

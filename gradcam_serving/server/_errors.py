@@ -28,6 +28,7 @@ __all__ = [
     "Unimplemented",
     "Unknown",
     "from_tf_error",
+    "unimplemented",
 ]
 
 
@@ -131,3 +132,11 @@ def from_tf_error(exc: BaseException) -> ServingError:
         except ValueError:
             pass
     return Unknown(str(exc))
+
+
+def unimplemented(api: str) -> Unimplemented:
+    """The one answer to Classify/Regress/MultiInference, over gRPC and REST alike."""
+    return Unimplemented(
+        f"{api} is not implemented by the gradcam-serving local server; "
+        "use Predict with the 'predict' or 'explain' signature"
+    )

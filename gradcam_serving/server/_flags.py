@@ -11,6 +11,7 @@ Flag names and defaults are TF Serving's (``model_servers/main.cc``); both
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import Sequence
 from typing import NoReturn
@@ -51,9 +52,11 @@ def build_parser(prog: str = "tensorflow_model_server") -> argparse.ArgumentPars
         add(f"--{name}", type=_bool, nargs="?", const=True, default=default, metavar="BOOL", help=text)
 
     add("--port", type=int, default=8500, help="gRPC port (0 picks a free one)")
-    add("--rest_api_port", type=int, default=0, help="REST port; stored only, REST is not served yet")
-    add("--rest_api_num_threads", type=int, default=4 * cpus, help="REST threads (stored)")
-    add("--rest_api_timeout_in_ms", type=int, default=30000, help="REST timeout (stored)")
+    add("--rest_api_port", type=int, default=0, help="REST port (0 = no REST API)")
+    add("--rest_api_num_threads", type=int, default=4 * cpus, help="REST worker threads")
+    add("--rest_api_timeout_in_ms", type=int, default=30000, help="deadline of each REST request (0 = none)")
+    add("--monitoring_config_file", default="",
+        help="text-format tensorflow.serving.MonitoringConfig (Prometheus metrics on the REST port)")
     add("--model_name", default="default", help="model name when --model_base_path is used")
     add("--model_base_path", default="", help="folder holding numeric version folders")
     add("--model_config_file", default="", help="text-format tensorflow.serving.ModelServerConfig")
@@ -75,6 +78,21 @@ def build_parser(prog: str = "tensorflow_model_server") -> argparse.ArgumentPars
     return parser
 
 
+def _rest_port(port: int, rest_api_port: int) -> int | None:
+    """TF starts REST only for a non-zero port different from the gRPC port (``server.cc``).
+
+    Like TF, a clash is logged and REST is skipped rather than refusing to start.
+    """
+    if rest_api_port == 0:
+        return None
+    if rest_api_port == port:
+        logging.getLogger("gradcam_serving.server").error(
+            "server_options.http_port cannot be same as grpc_port. Please use a different port for HTTP/REST API. "
+            "Skipped exporting HTTP/REST API.")
+        return None
+    return rest_api_port
+
+
 def parse_flags(argv: Sequence[str] | None) -> ServerOptions:
     """Parse flags and read the files they name.
 
@@ -83,17 +101,18 @@ def parse_flags(argv: Sequence[str] | None) -> ServerOptions:
         ServingError: INVALID_ARGUMENT with TF Serving's text for config problems.
     """
     from gradcam_serving.server._config import (
-        read_batching_parameters, read_model_server_config, single_model_config,
+        read_batching_parameters, read_model_server_config, read_monitoring_config, single_model_config,
     )
     from gradcam_serving.server._options import BatchingOptions
 
     args = build_parser().parse_args(argv)
-    for name in ("port", "grpc_max_threads", "file_system_poll_wait_seconds", "max_num_load_retries",
+    for name in ("port", "rest_api_port", "rest_api_num_threads", "grpc_max_threads", "file_system_poll_wait_seconds", "max_num_load_retries",
                  "model_config_file_poll_wait_seconds", "load_retry_interval_micros"):
-        if getattr(args, name) < (1 if name == "grpc_max_threads" else 0):
+        if getattr(args, name) < (1 if name in ("grpc_max_threads", "rest_api_num_threads") else 0):
             raise FlagError(f"argument --{name}: invalid value {getattr(args, name)}")
-    if args.port > 65535:
-        raise FlagError(f"argument --port: invalid value {args.port}")
+    for name in ("port", "rest_api_port"):
+        if getattr(args, name) > 65535:
+            raise FlagError(f"argument --{name}: invalid value {getattr(args, name)}")
     tags = tuple(t.strip() for t in args.saved_model_tags.split(",") if t.strip())
     if not tags:
         raise FlagError("argument --saved_model_tags: must name at least one tag")
@@ -117,8 +136,10 @@ def parse_flags(argv: Sequence[str] | None) -> ServerOptions:
         models=models,
         port=args.port,
         host=args.host,
-        rest_api_port=args.rest_api_port,
+        rest_api_port=_rest_port(args.port, args.rest_api_port),
+        rest_api_num_threads=args.rest_api_num_threads,
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        prometheus_path=read_monitoring_config(args.monitoring_config_file) if args.monitoring_config_file else None,
         grpc_max_threads=args.grpc_max_threads,
         file_system_poll_wait_seconds=float(args.file_system_poll_wait_seconds),
         model_config_file=args.model_config_file,

@@ -70,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _failed(exc)
         server.start()
         print(f"Running gRPC ModelServer at {options.host}:{port} ...", flush=True)
+        if server.rest_port is not None:
+            print(f"Exporting HTTP/REST API at:{options.host}:{server.rest_port} ...", flush=True)
         while not shutdown.wait(0.5):
             pass
         server.stop(options.grace_period_seconds)

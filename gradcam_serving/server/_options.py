@@ -120,8 +120,12 @@ class ServerOptions:
         models: the initial ``model_config_list``.
         port: gRPC port; 0 picks a free one (see ``ModelServer.port``).
         host: interface to bind.
-        rest_api_port: stored for the REST front end (not served yet); 0 = off.
-        rest_api_timeout_in_ms: stored for the REST front end.
+        rest_api_port: REST port; ``None`` = no REST server (the flag's 0), 0 picks a free
+            port (see ``ModelServer.rest_port``).
+        rest_api_num_threads: REST worker threads (TF default: 4 x CPUs).
+        rest_api_timeout_in_ms: the deadline of each REST request; 0 = none.
+        prometheus_path: where the REST port serves Prometheus metrics; ``None`` = not served
+            (``--monitoring_config_file`` with ``prometheus_config { enable: true }`` sets it).
         grpc_max_threads: gRPC worker threads (TF default: 4 x CPUs).
         file_system_poll_wait_seconds: version-folder poll period; 0 polls only once.
         model_config_file: re-read every ``model_config_file_poll_wait_seconds`` when > 0.
@@ -138,8 +142,10 @@ class ServerOptions:
     models: tuple[ModelConfig, ...]
     port: int = 8500
     host: str = "[::]"
-    rest_api_port: int = 0
+    rest_api_port: int | None = None
+    rest_api_num_threads: int = dataclasses.field(default_factory=lambda: 4 * (os.cpu_count() or 1))
     rest_api_timeout_in_ms: int = 30000
+    prometheus_path: str | None = None
     grpc_max_threads: int = dataclasses.field(default_factory=lambda: 4 * (os.cpu_count() or 1))
     file_system_poll_wait_seconds: float = 1.0
     model_config_file: str = ""
@@ -158,6 +164,12 @@ class ServerOptions:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in [0, 65535], got {self.port}")
+        if self.rest_api_port is not None and not 0 <= self.rest_api_port <= 65535:
+            raise ValueError(f"rest_api_port must be None or in [0, 65535], got {self.rest_api_port}")
+        if self.rest_api_num_threads < 1:
+            raise ValueError(f"rest_api_num_threads must be >= 1, got {self.rest_api_num_threads}")
+        if self.prometheus_path is not None and not self.prometheus_path.startswith("/"):
+            raise ValueError(f"prometheus_path must start with '/', got {self.prometheus_path!r}")
         if self.grpc_max_threads < 1:
             raise ValueError(f"grpc_max_threads must be >= 1, got {self.grpc_max_threads}")
         if self.file_system_poll_wait_seconds < 0:

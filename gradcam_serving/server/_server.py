@@ -1,9 +1,10 @@
-"""The gRPC server: lifecycle around :class:`ServingCore`.
+"""The gRPC (and REST) server: lifecycle around :class:`ServingCore`.
 
 ``create_server(options) -> (server, port)`` loads the configured models (a
-failure raises, as TF Serving refuses to start) and binds the port;
-``start()`` begins serving, ``wait()`` blocks, ``stop(grace)`` stops accepting
-RPCs, lets in-flight ones finish within ``grace`` seconds, then unloads.
+failure raises, as TF Serving refuses to start) and binds the gRPC port and,
+with ``rest_api_port``, the REST port; ``start()`` begins serving both,
+``wait()`` blocks, ``stop(grace)`` stops accepting requests on both, lets
+in-flight ones finish within ``grace`` seconds, then unloads.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gradcam_serving.server._core import ServingCore
 from gradcam_serving.server._errors import ServingError
 from gradcam_serving.server._metrics import Metrics
 from gradcam_serving.server._options import ServerOptions
+from gradcam_serving.server._rest import RestApi, RestServer
 from gradcam_serving.server._servicer import ModelServicer, PredictionServicer
 
 __all__ = ["HEALTH_SERVICES", "ModelServer", "create_server"]
@@ -39,8 +41,9 @@ class ModelServer:
     """A running TF Serving stand-in; build it with :func:`create_server`.
 
     Attributes:
-        core: the transport-free core (shared with a future REST front end).
+        core: the transport-free core, shared by the gRPC servicers and the REST handlers.
         port: the bound gRPC port.
+        rest_port: the bound REST port, or None without ``rest_api_port``.
     """
 
     def __init__(self, options: ServerOptions) -> None:
@@ -58,9 +61,14 @@ class ModelServer:
         address = f"{options.host}:{options.port}"
         try:
             self.port = self._grpc.add_insecure_port(address)
+            self._rest = self._bind_rest()
         except RuntimeError as exc:
             self.core.stop()
             raise ServingError(f"Failed to BuildAndStart gRPC server: cannot bind {address}") from exc
+        except ServingError:
+            self.core.stop()
+            raise
+        self.rest_port: int | None = self._rest.port if self._rest is not None else None
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
         self._config_thread: threading.Thread | None = None
@@ -69,9 +77,20 @@ class ModelServer:
     def metrics(self) -> Metrics:
         return self.core.metrics
 
+    def _bind_rest(self) -> RestServer | None:
+        """The REST port over the same core, when ``rest_api_port`` is set (TF: non-zero flag)."""
+        options = self.options
+        if options.rest_api_port is None:
+            return None
+        api = RestApi(self.core, timeout_ms=options.rest_api_timeout_in_ms, prometheus_path=options.prometheus_path)
+        return RestServer(api, host=options.host, port=options.rest_api_port, threads=options.rest_api_num_threads)
+
     def start(self) -> None:
         """Start answering RPCs (and polling the config file if asked to)."""
         self._grpc.start()
+        if self._rest is not None:
+            self._rest.start()
+            _log.info("Exporting HTTP/REST API at:%s:%d ...", self.options.host, self._rest.port)
         for service in HEALTH_SERVICES:
             self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         if self.options.model_config_file and self.options.model_config_file_poll_wait_seconds > 0:
@@ -94,7 +113,10 @@ class ModelServer:
                 return
             grace = self.options.grace_period_seconds if grace is None else grace
             self._health.enter_graceful_shutdown()
-            self._grpc.stop(grace).wait()
+            grpc_stopped = self._grpc.stop(grace)
+            if self._rest is not None:
+                self._rest.stop(grace)
+            grpc_stopped.wait()
             self.core.stop()
             self._stopped.set()
             _log.info("Server stopped")

@@ -16,13 +16,13 @@ from tensorflow_serving.apis import (
 )
 
 from gradcam_serving.server._config import models_from_proto
-from gradcam_serving.server._core import SIGNATURE_DEF_FIELD, ServingCore
-from gradcam_serving.server._errors import InvalidArgument, Unimplemented
-from gradcam_serving.server._manager import ModelRef
+from gradcam_serving.server._core import SIGNATURE_DEF_FIELD, ModelMetadata, ServingCore
+from gradcam_serving.server._errors import InvalidArgument, unimplemented
+from gradcam_serving.server._manager import ModelRef, VersionStatus
 from gradcam_serving.server._status import rpc_method
 from gradcam_serving.server._tensors import from_numpy, to_numpy
 
-__all__ = ["ModelServicer", "PredictionServicer"]
+__all__ = ["ModelServicer", "PredictionServicer", "metadata_response", "model_ref", "status_response"]
 
 
 def model_ref(request: Any) -> ModelRef | None:
@@ -46,11 +46,28 @@ def timeout_ms(context: grpc.ServicerContext) -> int:
     return max(1, int(remaining * 1000))
 
 
-def _unimplemented(api: str) -> Unimplemented:
-    return Unimplemented(
-        f"{api} is not implemented by the gradcam-serving local server; "
-        "use Predict with the 'predict' or 'explain' signature"
-    )
+def metadata_response(metadata: ModelMetadata) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    """GetModelMetadataResponse as TF builds it; REST prints the same message as JSON."""
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    for key, signature in metadata.signature_defs.items():
+        signature_map.signature_def[key].CopyFrom(signature)
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.model_spec.name = metadata.model_name
+    response.model_spec.version.value = metadata.version
+    response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
+    return response
+
+
+def status_response(rows: list[VersionStatus]) -> get_model_status_pb2.GetModelStatusResponse:
+    """GetModelStatusResponse; like ``get_model_status_impl.cc`` every version carries a status (OK too)."""
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for row in rows:
+        status = response.model_version_status.add(version=row.version, state=int(row.state))
+        status.status.SetInParent()
+        if row.error is not None:
+            status.status.error_code = int(row.error.code)
+            status.status.error_message = row.error.message
+    return response
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -77,27 +94,19 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def GetModelMetadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.ServicerContext
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
-        metadata = self.core.metadata(model_ref(request), list(request.metadata_field))
-        signature_map = get_model_metadata_pb2.SignatureDefMap()
-        for key, signature in metadata.signature_defs.items():
-            signature_map.signature_def[key].CopyFrom(signature)
-        response = get_model_metadata_pb2.GetModelMetadataResponse()
-        response.model_spec.name = metadata.model_name
-        response.model_spec.version.value = metadata.version
-        response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
-        return response
+        return metadata_response(self.core.metadata(model_ref(request), list(request.metadata_field)))
 
     @rpc_method("Classify")
     def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:
-        raise _unimplemented("Classify")
+        raise unimplemented("Classify")
 
     @rpc_method("Regress")
     def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:
-        raise _unimplemented("Regress")
+        raise unimplemented("Regress")
 
     @rpc_method("MultiInference")
     def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:
-        raise _unimplemented("MultiInference")
+        raise unimplemented("MultiInference")
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -110,13 +119,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     def GetModelStatus(
         self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.ServicerContext
     ) -> get_model_status_pb2.GetModelStatusResponse:
-        response = get_model_status_pb2.GetModelStatusResponse()
-        for row in self.core.status(model_ref(request)):
-            status = response.model_version_status.add(version=row.version, state=int(row.state))
-            if row.error is not None:
-                status.status.error_code = int(row.error.code)
-                status.status.error_message = row.error.message
-        return response
+        return status_response(self.core.status(model_ref(request)))
 
     @rpc_method("HandleReloadConfigRequest")
     def HandleReloadConfigRequest(

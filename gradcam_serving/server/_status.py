@@ -1,58 +1,81 @@
-"""The one place where server exceptions become gRPC statuses.
+"""The one place where server exceptions become gRPC and HTTP statuses.
 
-Every servicer method is wrapped by :func:`rpc_method`. A :class:`ServingError`
-keeps its code and text (cut at 1024 characters with ``...TRUNCATED`` like
-``grpc_status_util.cc``); anything else is a bug and becomes INTERNAL. The
-wrapper also counts each outcome in :class:`Metrics`.
+:data:`STATUS_TABLE` maps each :class:`Code` to its gRPC code and its HTTP
+status, so the gRPC and REST front ends cannot drift apart. Every servicer
+method is wrapped by :func:`rpc_method`; the REST handler calls
+:func:`http_status`. A :class:`ServingError` keeps its code and text (over gRPC
+cut at 1024 characters with ``...TRUNCATED`` like ``grpc_status_util.cc``);
+anything else is a bug and becomes INTERNAL. The wrapper also counts each
+outcome, and the latency of successful calls, in :class:`Metrics`.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
 
-from gradcam_serving.server._errors import Code, ServingError
+from gradcam_serving.server._errors import Code, Internal, ServingError
 from gradcam_serving.server._metrics import Metrics
 
-__all__ = ["GRPC_CODES", "MESSAGE_LIMIT", "grpc_status", "rpc_method"]
+__all__ = [
+    "GRPC_CODES", "HTTP_CODES", "MESSAGE_LIMIT", "STATUS_TABLE", "as_serving_error", "grpc_status", "http_status",
+    "rpc_method",
+]
 
 _log = logging.getLogger("gradcam_serving.server")
 MESSAGE_LIMIT = 1024
 
-GRPC_CODES: dict[Code, grpc.StatusCode] = {
-    Code.OK: grpc.StatusCode.OK,
-    Code.CANCELLED: grpc.StatusCode.CANCELLED,
-    Code.UNKNOWN: grpc.StatusCode.UNKNOWN,
-    Code.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
-    Code.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
-    Code.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    Code.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
-    Code.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
-    Code.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    Code.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
-    Code.ABORTED: grpc.StatusCode.ABORTED,
-    Code.OUT_OF_RANGE: grpc.StatusCode.OUT_OF_RANGE,
-    Code.UNIMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
-    Code.INTERNAL: grpc.StatusCode.INTERNAL,
-    Code.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
-    Code.DATA_LOSS: grpc.StatusCode.DATA_LOSS,
-    Code.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+# Code -> (gRPC status, HTTP status); the HTTP column is ``ToHTTPStatusCode`` in
+# TF Serving's ``model_servers/http_server.cc`` (CANCELLED is nginx's 499).
+STATUS_TABLE: dict[Code, tuple[grpc.StatusCode, int]] = {
+    Code.OK: (grpc.StatusCode.OK, 200),
+    Code.CANCELLED: (grpc.StatusCode.CANCELLED, 499),
+    Code.UNKNOWN: (grpc.StatusCode.UNKNOWN, 500),
+    Code.INVALID_ARGUMENT: (grpc.StatusCode.INVALID_ARGUMENT, 400),
+    Code.DEADLINE_EXCEEDED: (grpc.StatusCode.DEADLINE_EXCEEDED, 504),
+    Code.NOT_FOUND: (grpc.StatusCode.NOT_FOUND, 404),
+    Code.ALREADY_EXISTS: (grpc.StatusCode.ALREADY_EXISTS, 409),
+    Code.PERMISSION_DENIED: (grpc.StatusCode.PERMISSION_DENIED, 403),
+    Code.RESOURCE_EXHAUSTED: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
+    Code.FAILED_PRECONDITION: (grpc.StatusCode.FAILED_PRECONDITION, 400),
+    Code.ABORTED: (grpc.StatusCode.ABORTED, 409),
+    Code.OUT_OF_RANGE: (grpc.StatusCode.OUT_OF_RANGE, 400),
+    Code.UNIMPLEMENTED: (grpc.StatusCode.UNIMPLEMENTED, 501),
+    Code.INTERNAL: (grpc.StatusCode.INTERNAL, 500),
+    Code.UNAVAILABLE: (grpc.StatusCode.UNAVAILABLE, 503),
+    Code.DATA_LOSS: (grpc.StatusCode.DATA_LOSS, 500),
+    Code.UNAUTHENTICATED: (grpc.StatusCode.UNAUTHENTICATED, 401),
 }
+GRPC_CODES: dict[Code, grpc.StatusCode] = {code: row[0] for code, row in STATUS_TABLE.items()}
+HTTP_CODES: dict[Code, int] = {code: row[1] for code, row in STATUS_TABLE.items()}
 
 
-def grpc_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The status code and details a client sees for ``exc``."""
+def as_serving_error(exc: BaseException, api: str) -> ServingError:
+    """``exc`` as the status a client sees; anything but a ServingError is a bug, logged as INTERNAL."""
     if isinstance(exc, ServingError):
-        code, message = GRPC_CODES[exc.code], exc.message
-    else:
-        code, message = grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}"
+        return exc
+    _log.error("%s failed unexpectedly", api, exc_info=exc)
+    return Internal(f"{type(exc).__name__}: {exc}")
+
+
+def grpc_status(exc: BaseException, api: str = "RPC") -> tuple[grpc.StatusCode, str]:
+    """The gRPC status code and details for ``exc`` (details cut like ``grpc_status_util.cc``)."""
+    error = as_serving_error(exc, api)
+    message = error.message
     if len(message) > MESSAGE_LIMIT:
         message = message[:MESSAGE_LIMIT] + "...TRUNCATED"
-    return code, message
+    return GRPC_CODES[error.code], message
+
+
+def http_status(exc: BaseException, api: str = "REST") -> tuple[int, ServingError]:
+    """The HTTP status for ``exc`` and the error whose message goes into ``{"error": ...}`` (not cut)."""
+    error = as_serving_error(exc, api)
+    return HTTP_CODES[error.code], error
 
 
 Method = TypeVar("Method", bound=Callable[..., Any])
@@ -66,15 +89,14 @@ def rpc_method(api: str) -> Callable[[Method], Method]:
         def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
             metrics: Metrics = self.core.metrics
             name = request.model_spec.name if hasattr(request, "model_spec") else ""
+            started = time.monotonic()
             try:
                 response = method(self, request, context)
             except Exception as exc:  # noqa: BLE001 - this is the mapping point
-                code, message = grpc_status(exc)
-                if not isinstance(exc, ServingError):
-                    _log.exception("%s failed unexpectedly", api)
+                code, message = grpc_status(exc, api)
                 metrics.record_request(name, api, code.name)
                 context.abort(code, message)
-            metrics.record_request(name, api, "OK")
+            metrics.record_request(name, api, "OK", latency_s=time.monotonic() - started)
             return response
 
         return wrapper  # type: ignore[return-value]
