@@ -175,6 +175,90 @@ def _preprocessing(input_range: Any, mean: Any, std: Any) -> Any:
     return Preprocessing(input_range=input_range or (0.0, 1.0))
 
 
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
+@click.argument("flags", nargs=-1, type=click.UNPROCESSED)
+def serve(flags: tuple[str, ...]) -> None:
+    """Run the local TF Serving stand-in; takes tensorflow_model_server's flags (--port, --model_name, ...)."""
+    from gradcam_serving.server import main as server_main
+
+    sys.exit(server_main(list(flags)))
+
+
+def _client_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by the thin-client commands."""
+    command = click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))(command)
+    command = click.option("--timeout", type=float, default=30.0, show_default=True, help="Deadline per call (s).")(command)
+    command = click.option("--version", "model_version", type=int, help="Model version (default: latest).")(command)
+    command = click.option("--model", required=True, help="Model name on the server.")(command)
+    command = click.option("--server", required=True, help="HOST:PORT of TF Serving or gradcam-serving serve.")(command)
+    return command
+
+
+def _client(server: str, model: str, version: int | None, timeout: float) -> Any:
+    from gradcam_serving.client import ExplainClient, Timeout
+
+    return ExplainClient(server, model, version=version, timeout=Timeout(timeout))
+
+
+def _rows(result: Any, images: tuple[str, ...]) -> Iterator[str]:
+    for i, image in enumerate(images):
+        yield f"{image}\tclass={int(result.class_index[i])}\tlabel={result.label[i]}\tscore={float(result.score[i]):.4f}"
+
+
+@cli.command()
+@_client_options
+def predict(server: str, model: str, model_version: int | None, timeout: float, images: tuple[str, ...]) -> None:
+    """Ask SERVER for the class of each IMAGE (one request per image)."""
+    with _errors_as_exit(), _client(server, model, model_version, timeout) as client:
+        for image in images:
+            for row in _rows(client.predict(image), (image,)):
+                click.echo(row)
+
+
+@cli.command()
+@_client_options
+@click.option("--class-index", type=int, default=-1, show_default=True, help="Class to explain; -1 = predicted.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Folder for the overlay PNGs.")
+def explain(server: str, model: str, model_version: int | None, timeout: float, images: tuple[str, ...],
+            class_index: int, out_dir: str) -> None:
+    """Ask SERVER what the model sees in each IMAGE; write Grad-CAM overlay PNGs."""
+    from pathlib import Path
+
+    from gradcam_serving.client import save_overlay
+
+    folder = Path(out_dir)
+    with _errors_as_exit(), _client(server, model, model_version, timeout) as client:
+        folder.mkdir(parents=True, exist_ok=True)
+        for image in images:
+            result = client.explain(image, class_index)
+            overlay = save_overlay(image, result.heatmap[0], folder / f"{Path(image).stem}_gradcam.png")
+            for row in _rows(result, (image,)):
+                click.echo(f"{row}\toverlay={overlay}")
+
+
+@cli.command()
+@click.option("--workdir", type=click.Path(file_okay=False), default="demo_output", show_default=True,
+              help="Where the model, export and overlays go.")
+@click.option("--images", "count", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Synthetic images to explain over gRPC.")
+def demo(workdir: str, count: int) -> None:
+    """Train a tiny hub module on synthetic shapes, export, serve and explain it over gRPC."""
+    with _errors_as_exit():
+        _quiet_tensorflow()
+        from gradcam_serving.demo import run_demo
+
+        with _progress() as progress:
+            report = run_demo(workdir, images=count, step=progress)
+    click.echo(f"held-out accuracy: {report.accuracy:.1%}")
+    click.echo(
+        f"pointing game: heatmap peak on the shape in {report.pointing_hits}/{report.pointing_total} images "
+        f"({report.pointing_rate:.1%}; {report.pointing_hits_exact_box}/{report.pointing_total} inside the exact box)"
+    )
+    click.echo(f"export: {report.export_path}")
+    click.echo(f"overlays: {report.overlays[0].parent}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     try:
