@@ -259,6 +259,15 @@ def demo(workdir: str, count: int) -> None:
     click.echo(f"overlays: {report.overlays[0].parent}")
 
 
+def _register_deploy_commands() -> None:
+    from gradcam_serving.deploy import config_command
+
+    cli.add_command(config_command)
+
+
+_register_deploy_commands()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     try:
