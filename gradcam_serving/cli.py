@@ -175,6 +175,28 @@ def _preprocessing(input_range: Any, mean: Any, std: Any) -> Any:
     return Preprocessing(input_range=input_range or (0.0, 1.0))
 
 
+@cli.command()
+@click.argument("export_dir", type=click.Path(exists=True, file_okay=False))
+def validate(export_dir: str) -> None:
+    """Check that TF Serving can load and run EXPORT_DIR (a version folder); exit 0 on pass, 1 on fail."""
+    _quiet_tensorflow()
+    from gradcam_serving.exporter import validate_export
+
+    report = validate_export(export_dir)
+    click.echo(f"validating {report.export_dir}")
+    for name, io in report.signatures.items():
+        click.echo(f"  signature {name}")
+        for line in io["inputs"]:
+            click.echo(f"    in   {line}")
+        for line in io["outputs"]:
+            click.echo(f"    out  {line}")
+    for check in report.checks:
+        mark = {True: "PASS", False: "FAIL", None: "WARN"}[check.ok]
+        click.echo(f"  [{mark}] {check.name}: {check.detail}")
+    click.echo("PASS" if report.passed else "FAIL")
+    sys.exit(0 if report.passed else 1)
+
+
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
 @click.argument("flags", nargs=-1, type=click.UNPROCESSED)
 def serve(flags: tuple[str, ...]) -> None:

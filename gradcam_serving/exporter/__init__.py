@@ -12,16 +12,22 @@ from ._export import ExportResult, Inspection, export_model, inspect_model, read
 from ._gate import run_like_tf_serving
 from ._graph import REFUSED_OPS, Candidate
 from ._signatures import Preprocessing, ScoreMode
+from ._validate import Check, ValidationReport, validate_export
+from ._warmup import WARMUP_FILE
 
 __all__ = [
     "REFUSED_OPS",
+    "WARMUP_FILE",
     "Candidate",
+    "Check",
     "ExportResult",
     "Inspection",
     "Preprocessing",
     "ScoreMode",
+    "ValidationReport",
     "export_model",
     "inspect_model",
     "read_labels",
     "run_like_tf_serving",
+    "validate_export",
 ]

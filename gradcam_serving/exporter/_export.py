@@ -22,6 +22,7 @@ from ._gate import verify_export
 from ._graph import Candidate, ModelGraph, trace_model_graph
 from ._loaders import LoadedModel, load_model
 from ._signatures import GradcamModule, Preprocessing, ScoreMode
+from ._warmup import write_warmup_requests
 from ._writer import write_version
 
 __all__ = ["ExportResult", "Inspection", "export_model", "inspect_model", "read_labels"]
@@ -119,6 +120,11 @@ def sample_requests(graph: ModelGraph) -> dict[str, dict[str, np.ndarray]]:
     }
 
 
+def _warmup_requests(requests: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
+    """One image per signature: enough to warm every kernel, small enough to load fast."""
+    return {name: {alias: value[:1] for alias, value in inputs.items()} for name, inputs in requests.items()}
+
+
 def _run_in_process(module: GradcamModule, requests: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
     functions = {sig.PREDICT: module.predict, sig.SERVING_DEFAULT: module.predict, sig.EXPLAIN: module.explain}
     return {name: {k: v.numpy() for k, v in functions[name](**inputs).items()} for name, inputs in requests.items()}
@@ -179,6 +185,7 @@ def export_model(
     def build(folder: Path) -> None:
         progress("Writing SavedModel")
         tf.saved_model.save(module, str(folder), signatures=module.signatures())
+        write_warmup_requests(folder, _warmup_requests(requests))
         progress("Checking with TF Serving's loading path")
         verify_export(folder, requests, expected)
 

@@ -1,0 +1,77 @@
+"""validate: TF Serving's view of an export, as a pass/fail report and exit code."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from gradcam_serving.cli import cli
+from gradcam_serving.exporter import WARMUP_FILE, export_model, validate_export
+
+
+@pytest.fixture(scope="module")
+def export(tiny_models, tmp_path_factory):
+    return export_model(tiny_models.hub_classifier, tmp_path_factory.mktemp("validate"), "clf").path
+
+
+def _by_name(report):
+    return {check.name: check for check in report.checks}
+
+
+def test_export_writes_one_small_warmup_record_per_signature(export):
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    records = [prediction_log_pb2.PredictionLog.FromString(r) for r in tf.data.TFRecordDataset(str(export / WARMUP_FILE)).as_numpy_iterator()]
+    names = sorted(r.predict_log.request.model_spec.signature_name for r in records)
+    assert names == ["explain", "predict", "serving_default"]
+    for record in records:
+        images = tf.make_ndarray(record.predict_log.request.inputs["images"])
+        assert images.shape == (1, 48, 48, 3) and images.dtype == np.uint8
+
+
+def test_good_export_passes(export):
+    report = validate_export(export)
+    assert report.passed, report.checks
+    checks = _by_name(report)
+    assert checks["warmup records"].ok is True and "3 records" in checks["warmup records"].detail
+    assert checks["no refused ops (PyFunc, file system)"].ok is True
+    assert "heatmap: float32[-1,-1,-1]" in report.signatures["explain"]["outputs"]
+    assert "class_index: int32[?]" in report.signatures["explain"]["inputs"]
+
+
+def test_corrupt_warmup_fails(export, tmp_path):
+    copy = tmp_path / "1"
+    shutil.copytree(export, copy)
+    (copy / WARMUP_FILE).write_bytes(b"not a tfrecord at all")
+    report = validate_export(copy)
+    assert not report.passed
+    assert _by_name(report)["warmup records"].ok is False
+
+
+def test_model_without_the_contract_fails(tmp_path):
+    import tensorflow as tf
+
+    class Plain(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def serve(self, x):
+            return {"y": x * 2.0}
+
+    module = Plain()
+    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
+    report = validate_export(tmp_path / "1")
+    check = _by_name(report)["predict/explain contract"]
+    assert check.ok is False and "missing signature 'predict'" in check.detail
+
+
+def test_cli_exit_codes(export, tmp_path):
+    good = CliRunner().invoke(cli, ["validate", str(export)])
+    assert good.exit_code == 0 and good.stdout.strip().endswith("PASS")
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "saved_model.pb").write_bytes(b"garbage")
+    bad = CliRunner().invoke(cli, ["validate", str(tmp_path / "1")])
+    assert bad.exit_code == 1
+    assert "[FAIL] loads with the TF1 loader" in bad.stdout and bad.stdout.strip().endswith("FAIL")
