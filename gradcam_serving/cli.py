@@ -133,6 +133,9 @@ def _print_candidates(report: Any) -> None:
     show_default=True,
     help="What the model outputs; auto treats a final softmax as probabilities, anything else as logits.",
 )
+@click.option("--max-pixels", type=click.IntRange(min=1), default=4096 * 4096, show_default=True,
+              help="Largest image (height x width) the predict_bytes/explain_bytes signatures decode.")
+@click.option("--colormap", default="jet", show_default=True, help="matplotlib colormap of explain_bytes' overlay_png.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing version folder.")
 def export(model: str, base: str, name: str, version: int | None, layer: str, labels: str | None, **options: Any) -> None:
     """Export MODEL (hub handle or folder, .h5, .keras, SavedModel) with predict and explain signatures."""
@@ -153,6 +156,8 @@ def export(model: str, base: str, name: str, version: int | None, layer: str, la
                 scores=options["scores"],
                 input_size=options["input_size"],
                 overwrite=options["overwrite"],
+                max_pixels=options["max_pixels"],
+                colormap=options["colormap"],
                 progress=progress,
             )
     click.echo(

@@ -21,7 +21,8 @@ from gradcam_serving import signatures as sig
 from ._gate import verify_export
 from ._graph import Candidate, ModelGraph, trace_model_graph
 from ._loaders import LoadedModel, load_model
-from ._signatures import GradcamModule, Preprocessing, ScoreMode
+from ._encoded import DEFAULT_MAX_PIXELS
+from ._signatures import EXPLAIN_BYTES, IMAGE_BYTES, PREDICT_BYTES, GradcamModule, Preprocessing, ScoreMode
 from ._warmup import write_warmup_requests
 from ._writer import write_version
 
@@ -108,15 +109,31 @@ def read_labels(path: str | os.PathLike[str]) -> list[str]:
     return [line.strip() for line in lines]
 
 
+def _encode(image: np.ndarray, fmt: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
 def sample_requests(graph: ModelGraph) -> dict[str, dict[str, np.ndarray]]:
-    """A small fixed batch per signature, used to compare loading paths."""
+    """A small fixed batch per signature, used to compare loading paths.
+
+    The encoded batch mixes PNG and JPEG and two image sizes, as real callers do.
+    """
     height, width = graph.input_size
     images = np.random.default_rng(_SAMPLE_SEED).integers(0, 256, (2, height, width, 3), dtype=np.uint8)
     class_index = np.array([sig.PREDICTED_CLASS, graph.num_classes - 1], np.int32)
+    encoded = np.array([_encode(images[0], "PNG"), _encode(images[1, : height // 2 + 1], "JPEG")], dtype=object)
     return {
         sig.PREDICT: {sig.IMAGES: images},
         sig.SERVING_DEFAULT: {sig.IMAGES: images},
         sig.EXPLAIN: {sig.IMAGES: images, sig.CLASS_INDEX: class_index},
+        PREDICT_BYTES: {IMAGE_BYTES: encoded},
+        EXPLAIN_BYTES: {IMAGE_BYTES: encoded, sig.CLASS_INDEX: class_index},
     }
 
 
@@ -126,7 +143,7 @@ def _warmup_requests(requests: dict[str, dict[str, np.ndarray]]) -> dict[str, di
 
 
 def _run_in_process(module: GradcamModule, requests: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
-    functions = {sig.PREDICT: module.predict, sig.SERVING_DEFAULT: module.predict, sig.EXPLAIN: module.explain}
+    functions = module.signatures()
     return {name: {k: v.numpy() for k, v in functions[name](**inputs).items()} for name, inputs in requests.items()}
 
 
@@ -146,6 +163,8 @@ def export_model(
     scores: ScoreMode = "auto",
     input_size: tuple[int, int] | None = None,
     overwrite: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    colormap: str = "jet",
     progress: Progress = _quiet,
 ) -> ExportResult:
     """Export ``source`` to ``base/name/version`` with ``predict`` and ``explain``.
@@ -161,6 +180,8 @@ def export_model(
         scores: whether the model outputs logits or probabilities (``auto`` detects softmax).
         input_size: ``(height, width)`` for size-agnostic models.
         overwrite: replace an existing version.
+        max_pixels: largest image (height x width) the ``*_bytes`` signatures accept.
+        colormap: matplotlib colormap of ``explain_bytes``' in-graph ``overlay_png``.
         progress: called with a short description before each step.
 
     Raises:
@@ -177,7 +198,10 @@ def export_model(
     seconds["load_and_split"] = time.perf_counter() - started
 
     progress(f"Building signatures (Grad-CAM at {target.name})")
-    module = GradcamModule(graph, target, labels=labels, preprocessing=preprocessing, scores=scores)
+    module = GradcamModule(
+        graph, target, labels=labels, preprocessing=preprocessing, scores=scores, max_pixels=max_pixels,
+        colormap=colormap,
+    )
     requests = sample_requests(graph)
     expected = _run_in_process(module, requests)
     seconds["build"] = time.perf_counter() - started - sum(seconds.values())

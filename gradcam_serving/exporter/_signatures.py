@@ -21,9 +21,15 @@ import tensorflow as tf
 from gradcam_serving import signatures as sig
 from gradcam_serving.errors import UnsupportedModelError
 
+from ._encoded import DEFAULT_MAX_PIXELS, colormap_table, decode_images, overlay_pngs
 from ._graph import Candidate, ModelGraph, bind_capture
 
-__all__ = ["GradcamModule", "Preprocessing", "ScoreMode"]
+__all__ = ["EXPLAIN_BYTES", "GradcamModule", "IMAGE_BYTES", "OVERLAY_PNG", "PREDICT_BYTES", "Preprocessing", "ScoreMode"]
+
+PREDICT_BYTES = "predict_bytes"
+EXPLAIN_BYTES = "explain_bytes"
+IMAGE_BYTES = "image_bytes"
+OVERLAY_PNG = "overlay_png"
 
 ScoreMode = Literal["auto", "logits", "probabilities"]
 
@@ -121,6 +127,9 @@ class GradcamModule(tf.Module):
         preprocessing: pixel scaling done in-graph.
         scores: ``auto`` (softmax outputs are probabilities, anything else
             logits), ``logits`` or ``probabilities``.
+        max_pixels: largest encoded image (height x width) the ``*_bytes`` signatures decode.
+        colormap: matplotlib colormap of the in-graph ``overlay_png``.
+        overlay_alpha: heatmap weight of the overlay, in [0, 1].
     """
 
     def __init__(
@@ -131,8 +140,15 @@ class GradcamModule(tf.Module):
         labels: Sequence[str] | None = None,
         preprocessing: Preprocessing = Preprocessing(),
         scores: ScoreMode = "auto",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        colormap: str = "jet",
+        overlay_alpha: float = 0.4,
     ) -> None:
         super().__init__(name="gradcam_serving")
+        if max_pixels < 1:
+            raise ValueError(f"max_pixels must be a positive number of pixels; got {max_pixels}")
+        if not 0.0 <= overlay_alpha <= 1.0:
+            raise ValueError(f"overlay_alpha must lie in [0, 1]; got {overlay_alpha}")
         if labels is not None and len(labels) != graph.num_classes:
             raise ValueError(f"got {len(labels)} labels for a model with {graph.num_classes} classes")
         if scores not in ("auto", "logits", "probabilities"):
@@ -142,6 +158,9 @@ class GradcamModule(tf.Module):
         self._preprocessing = preprocessing
         self._scores = scores
         self._label_values = list(labels) if labels is not None else None
+        self._max_pixels = max_pixels
+        self._colormap = colormap_table(colormap)
+        self._overlay_alpha = overlay_alpha
         self._names = [name for name, value in graph.captures.items() if isinstance(value, tf.Variable)]
         self.weights = [
             tf.Variable(graph.captures[name].read_value(), trainable=False, name=_var_name(graph.captures[name]))
@@ -157,11 +176,27 @@ class GradcamModule(tf.Module):
                 tf.TensorSpec(None, tf.int32, name=sig.CLASS_INDEX),
             ],
         )
+        self.predict_bytes = tf.function(
+            self._predict_bytes, input_signature=[tf.TensorSpec(None, tf.string, name=IMAGE_BYTES)]
+        )
+        self.explain_bytes = tf.function(
+            self._explain_bytes,
+            input_signature=[
+                tf.TensorSpec(None, tf.string, name=IMAGE_BYTES),
+                tf.TensorSpec(None, tf.int32, name=sig.CLASS_INDEX),
+            ],
+        )
 
     def signatures(self) -> dict[str, Any]:
         """Concrete functions keyed by signature name, ready for ``tf.saved_model.save``."""
         predict = self.predict.get_concrete_function()
-        return {sig.PREDICT: predict, sig.SERVING_DEFAULT: predict, sig.EXPLAIN: self.explain.get_concrete_function()}
+        return {
+            sig.PREDICT: predict,
+            sig.SERVING_DEFAULT: predict,
+            sig.EXPLAIN: self.explain.get_concrete_function(),
+            PREDICT_BYTES: self.predict_bytes.get_concrete_function(),
+            EXPLAIN_BYTES: self.explain_bytes.get_concrete_function(),
+        }
 
     # -- graph pieces ---------------------------------------------------------------------------
 
@@ -177,12 +212,12 @@ class GradcamModule(tf.Module):
         pixels = tf.image.resize(tf.cast(images, tf.float32), self._graph.input_size, method="bilinear")
         return self._preprocessing.apply(pixels)
 
-    def _run_model(self, images: tf.Tensor, extra: list[str]) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+    def _run_model(self, model_input: tf.Tensor, extra: list[str]) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
         """Import the graph once; return (class-score tensor, probabilities, extra fetches)."""
         g = self._graph
         use_softmax_input = g.output_is_softmax and self._scores != "logits"
         fetches = [g.output_name] + ([g.logits_name] if use_softmax_input else []) + extra
-        tensors = g.import_graph(self._model_input(images), self._bindings(), fetches)
+        tensors = g.import_graph(model_input, self._bindings(), fetches)
         output = tensors[0]
         if use_softmax_input:
             return tensors[1], output, tensors[2:]
@@ -207,19 +242,38 @@ class GradcamModule(tf.Module):
     # -- signatures -------------------------------------------------------------------------------
 
     def _predict(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        images = _validate_images(images)
-        _, probabilities, _ = self._run_model(images, [])
-        return self._outputs(probabilities, tf.argmax(probabilities, axis=-1, output_type=tf.int32))
+        return self._predict_outputs(self._model_input(_validate_images(images)))
 
     def _explain(self, images: tf.Tensor, class_index: tf.Tensor) -> dict[str, tf.Tensor]:
         images = _validate_images(images)
         class_index = _validate_class_index(class_index, tf.shape(images)[0], self._graph.num_classes)
-        scores, probabilities, (feature_map,) = self._run_model(images, [self._target.tensor])
+        return self._explain_outputs(self._model_input(images), class_index, tf.shape(images)[1:3])
+
+    def _predict_bytes(self, image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+        _, pixels = decode_images(image_bytes, self._graph.input_size, self._max_pixels)
+        return self._predict_outputs(self._preprocessing.apply(pixels))
+
+    def _explain_bytes(self, image_bytes: tf.Tensor, class_index: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Heatmaps come at the model's input size: images in one batch may differ in size."""
+        image_bytes, pixels = decode_images(image_bytes, self._graph.input_size, self._max_pixels)
+        class_index = _validate_class_index(class_index, tf.shape(image_bytes)[0], self._graph.num_classes)
+        outputs = self._explain_outputs(self._preprocessing.apply(pixels), class_index, self._graph.input_size)
+        outputs[OVERLAY_PNG] = overlay_pngs(
+            image_bytes, outputs[sig.HEATMAP], self._colormap, self._overlay_alpha, self._max_pixels
+        )
+        return outputs
+
+    def _predict_outputs(self, model_input: tf.Tensor) -> dict[str, tf.Tensor]:
+        _, probabilities, _ = self._run_model(model_input, [])
+        return self._outputs(probabilities, tf.argmax(probabilities, axis=-1, output_type=tf.int32))
+
+    def _explain_outputs(self, model_input: tf.Tensor, class_index: tf.Tensor, size: Any) -> dict[str, tf.Tensor]:
+        scores, probabilities, (feature_map,) = self._run_model(model_input, [self._target.tensor])
         predicted = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         chosen = tf.where(class_index < 0, predicted, class_index)
         class_score = tf.gather(scores, chosen, batch_dims=1)
         outputs = self._outputs(probabilities, chosen)
-        outputs[sig.HEATMAP] = self._heatmap(class_score, feature_map, tf.shape(images)[1:3])
+        outputs[sig.HEATMAP] = self._heatmap(class_score, feature_map, size)
         return outputs
 
     def _heatmap(self, class_score: tf.Tensor, feature_map: tf.Tensor, size: tf.Tensor) -> tf.Tensor:

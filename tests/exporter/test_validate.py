@@ -27,17 +27,21 @@ def test_export_writes_one_small_warmup_record_per_signature(export):
 
     records = [prediction_log_pb2.PredictionLog.FromString(r) for r in tf.data.TFRecordDataset(str(export / WARMUP_FILE)).as_numpy_iterator()]
     names = sorted(r.predict_log.request.model_spec.signature_name for r in records)
-    assert names == ["explain", "predict", "serving_default"]
+    assert names == ["explain", "explain_bytes", "predict", "predict_bytes", "serving_default"]
     for record in records:
-        images = tf.make_ndarray(record.predict_log.request.inputs["images"])
-        assert images.shape == (1, 48, 48, 3) and images.dtype == np.uint8
+        inputs = record.predict_log.request.inputs
+        if "images" in inputs:
+            images = tf.make_ndarray(inputs["images"])
+            assert images.shape == (1, 48, 48, 3) and images.dtype == np.uint8
+        else:
+            assert tf.make_ndarray(inputs["image_bytes"]).shape == (1,)
 
 
 def test_good_export_passes(export):
     report = validate_export(export)
     assert report.passed, report.checks
     checks = _by_name(report)
-    assert checks["warmup records"].ok is True and "3 records" in checks["warmup records"].detail
+    assert checks["warmup records"].ok is True and "5 records" in checks["warmup records"].detail
     assert checks["no refused ops (PyFunc, file system)"].ok is True
     assert "heatmap: float32[-1,-1,-1]" in report.signatures["explain"]["outputs"]
     assert "class_index: int32[?]" in report.signatures["explain"]["inputs"]
