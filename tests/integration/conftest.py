@@ -7,18 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from gradcam_e2e import LABELS, MODEL, InProcess, LocalServer, local_server
+from gradcam_e2e import InProcess, LocalServer, export_tiny, local_server
 
 
 @pytest.fixture(scope="session")
 def export_v1(tiny_models, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``BASE/clf/1``: the tiny hub classifier exported with labels (read-only; copy it to change it)."""
-    from gradcam_serving.exporter import export_model
-
-    base = tmp_path_factory.mktemp("e2e_base")
-    result = export_model(tiny_models.hub_classifier, base, MODEL, version=1, labels=list(LABELS))
-    assert result.path == base / MODEL / "1"
-    return result.path
+    return export_tiny(tiny_models, tmp_path_factory.mktemp("e2e_base"))
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,15 @@ def test_images(count: int = 3, height: int = 40, width: int = 56, seed: int = 7
 test_images.__test__ = False  # type: ignore[attr-defined]  # a helper, not a pytest test
 
 
+def export_tiny(tiny_models: Any, base: str | Path, version: int = 1) -> Path:
+    """Export the session's tiny hub classifier with ``LABELS`` to ``base/clf/<version>``."""
+    from gradcam_serving.exporter import export_model
+
+    result = export_model(tiny_models.hub_classifier, base, MODEL, version=version, labels=list(LABELS))
+    assert result.path == Path(base) / MODEL / str(version)
+    return result.path
+
+
 # -- in-process reference ------------------------------------------------------------------------
 
 
