@@ -33,6 +33,7 @@ class TinyModels:
     hub_in_keras_savedmodel: Path  # Sequential([hub.KerasLayer(backbone), Dense]) as SavedModel
     hub_in_keras_h5: Path  # the same as .h5
     keras3_file: Path  # Keras 3 .keras file with the same weights
+    tf_keras_file: Path  # the tf_keras classifier saved as a .keras archive
     signature_only: Path  # a TF2 SavedModel with only a serving_default signature
     target_layer: str = "c2"
 
@@ -109,6 +110,8 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
 
     keras3_file = root / "classifier.keras"
     _keras3_copy(classifier).save(keras3_file)
+    tf_keras_file = root / "classifier_tf_keras.keras"
+    classifier.save(str(tf_keras_file))
     signature_only = root / "signature_only"
     _signature_only(classifier, signature_only)
     return TinyModels(
@@ -118,6 +121,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
         hub_in_keras_savedmodel=saved,
         hub_in_keras_h5=h5,
         keras3_file=keras3_file,
+        tf_keras_file=tf_keras_file,
         signature_only=signature_only,
     )
 

@@ -7,6 +7,12 @@ the client is tested against exactly what TF Serving puts on the wire.
 The fake "model" is hand-checkable: every image gets probabilities
 ``[0.1, 0.7, 0.2]`` (labels ``daisy``, ``rosé``, ``tulip``; predicted class 1)
 and its heatmap is the image's red channel / 255, at the request's size.
+
+The ``*_bytes`` signatures decode each file with Pillow, resize it (nearest)
+to the fake model size ``MODEL_SIZE`` for the heatmap, and answer as
+``overlay_png`` the decoded image re-encoded as PNG at its own size. Files
+Pillow cannot read get INVALID_ARGUMENT; ``Backend.old_export`` makes them
+answer like an export made before those signatures existed.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from concurrent import futures  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
+
+import io  # noqa: E402
 
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
@@ -42,6 +50,7 @@ LABELS = ("daisy", "rosé", "tulip")
 PREDICTED = 1
 VERSION = 7
 MODEL = "flowers"
+MODEL_SIZE = (4, 5)  # (height, width) the fake resizes encoded images to
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 LOADING = get_model_status_pb2.ModelVersionStatus.LOADING
 
@@ -79,6 +88,7 @@ class Backend:
     drop_output: str | None = None
     status_answers: list[Any] = field(default_factory=lambda: [[(VERSION, AVAILABLE)]])
     status_unimplemented: bool = False
+    old_export: bool = False
     calls: list[tuple[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -105,8 +115,54 @@ class Backend:
         return [method for method, _ in self.calls]
 
 
-def predict_response(request: predict_pb2.PredictRequest, backend: Backend) -> predict_pb2.PredictResponse:
-    images = request_array(request.inputs["images"], np.uint8)
+def missing_signature(name: str) -> str:
+    """TF Serving's answer for a signature the export does not have (FAILED_PRECONDITION)."""
+    return f'Serving signature key "{name}" not found.'
+
+
+def decode_files(values: list[bytes], context: grpc.ServicerContext) -> list[np.ndarray]:
+    from PIL import Image
+
+    images = []
+    for index, data in enumerate(values):
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                images.append(np.asarray(image.convert("RGB")))
+        except OSError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"image {index} is not a JPEG or PNG file: {exc}")
+    return images
+
+
+def png(array: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def encoded_inputs(
+    request: predict_pb2.PredictRequest, backend: Backend, context: grpc.ServicerContext
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``image_bytes`` → images at ``MODEL_SIZE`` plus the decoded originals."""
+    if backend.old_export:
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, missing_signature(request.model_spec.signature_name))
+    from PIL import Image
+
+    originals = decode_files(list(request.inputs["image_bytes"].string_val), context)
+    height, width = MODEL_SIZE
+    resized = [np.asarray(Image.fromarray(image).resize((width, height), Image.NEAREST)) for image in originals]
+    return np.stack(resized), originals
+
+
+def predict_response(
+    request: predict_pb2.PredictRequest, backend: Backend, context: grpc.ServicerContext
+) -> predict_pb2.PredictResponse:
+    originals = None
+    if "image_bytes" in request.inputs:
+        images, originals = encoded_inputs(request, backend, context)
+    else:
+        images = request_array(request.inputs["images"], np.uint8)
     count = images.shape[0]
     probabilities = np.tile(PROBABILITIES, (count, 1))
     if "class_index" in request.inputs:
@@ -122,6 +178,8 @@ def predict_response(request: predict_pb2.PredictRequest, backend: Backend) -> p
     }
     if "class_index" in request.inputs:
         outputs["heatmap"] = images[..., 0].astype(np.float32) / 255.0
+        if originals is not None:
+            outputs["overlay_png"] = np.array([png(image) for image in originals], dtype=object)
     outputs.pop(backend.drop_output or "", None)
     response = predict_pb2.PredictResponse()
     response.model_spec.name = request.model_spec.name
@@ -178,7 +236,7 @@ class FakePredictionService(prediction_service_pb2_grpc.PredictionServiceService
 
     def Predict(self, request, context):  # noqa: N802 - gRPC method name
         self.backend.enter("Predict", request, context)
-        return predict_response(request, self.backend)
+        return predict_response(request, self.backend, context)
 
     def GetModelMetadata(self, request, context):  # noqa: N802
         self.backend.enter("GetModelMetadata", request, context)

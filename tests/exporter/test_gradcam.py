@@ -42,6 +42,7 @@ def exports(tiny_models, tmp_path_factory) -> dict[str, Path]:
         "hub_in_keras_savedmodel": tiny_models.hub_in_keras_savedmodel,
         "hub_in_keras_h5": tiny_models.hub_in_keras_h5,
         "keras3_file": tiny_models.keras3_file,
+        "tf_keras_file": tiny_models.tf_keras_file,
         "signature_only_savedmodel": tiny_models.signature_only,
     }
     return {
@@ -82,6 +83,7 @@ def test_predicted_class_is_explained_for_minus_one(tiny_models, exports, sample
         pytest.param("hub_in_keras_savedmodel", id="hub-in-keras-savedmodel"),
         pytest.param("hub_in_keras_h5", id="hub-in-keras-h5"),
         pytest.param("keras3_file", id="keras3-file"),
+        pytest.param("tf_keras_file", id="tf-keras-dot-keras-file"),
         pytest.param("signature_only_savedmodel", id="tf2-savedmodel-signature"),
     ],
 )

@@ -155,6 +155,17 @@ class Official:
         raise AssertionError(f"Predict unexpectedly succeeded: {request.model_spec}")
 
 
+def saved_signature_names(export_path: str | Path) -> set[str]:
+    """Every SignatureDef key in the export's ``saved_model.pb`` (what GetModelMetadata must list)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((Path(export_path) / "saved_model.pb").read_bytes())
+    (meta_graph,) = saved.meta_graphs
+    names = set(meta_graph.signature_def)
+    assert names >= SIGNATURES, names
+    return names
+
+
 def signature_names_from_metadata(response: get_model_metadata_pb2.GetModelMetadataResponse) -> set[str]:
     from tensorflow_serving.apis import get_model_metadata_pb2 as md
 
