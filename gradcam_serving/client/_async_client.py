@@ -23,13 +23,14 @@ from gradcam_serving.client._base import (
     Call,
     ReadinessPoll,
     delays_then_stop,
+    fallback_for,
     map_rpc_errors,
     raise_unless_retryable,
     serialize,
 )
 from gradcam_serving.client._config import USE_CLIENT_DEFAULT, Retry, TimeoutTypes, UseClientDefault
 from gradcam_serving.client._types import VersionStatus
-from gradcam_serving.errors import UnimplementedError
+from gradcam_serving.errors import FailedPreconditionError, UnimplementedError
 
 if TYPE_CHECKING:
     from gradcam_serving.client._images import Images
@@ -116,6 +117,16 @@ class AsyncExplainClient(BaseExplainClient):
             return None
 
     async def _send(self, call: Call[T], timeout: _Timeout, retry: Retry | None = None) -> T:
+        """Send one call; a ``*_bytes`` call on an export without it falls back once (``fallback_for``)."""
+        try:
+            return await self._attempt(call, timeout, retry)
+        except FailedPreconditionError as exc:
+            fallback = fallback_for(call, exc)
+            if fallback is None:
+                raise
+        return await self._attempt(fallback, timeout, retry)
+
+    async def _attempt(self, call: Call[T], timeout: _Timeout, retry: Retry | None = None) -> T:
         """Send one call with its deadline, retrying UNAVAILABLE with backoff."""
         deadline = self._deadline(timeout)
         stub = self._live_channel(grpc.aio).unary_unary(

@@ -4,7 +4,8 @@
 describes each RPC as a :class:`Call` (method path, request, response type,
 decoder; the numpy work lives in ``_codec``). The two subclasses only differ
 in how they send a ``Call``, sleep between retries and close the channel.
-Retry, error mapping and readiness bookkeeping are shared here too.
+Retry, error mapping, readiness bookkeeping and the choice between the uint8
+and the ``*_bytes`` signatures (with its fallback) are shared here too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import grpc
 
 from gradcam_serving import signatures as sig
-from gradcam_serving.client import _wire
+from gradcam_serving.client import _encoded, _wire
 from gradcam_serving.client._config import (
     DEFAULT_RETRY,
     DEFAULT_TIMEOUT,
@@ -34,6 +35,7 @@ from gradcam_serving.client._config import (
 from gradcam_serving.client._types import ModelState, VersionStatus
 from gradcam_serving.errors import (
     DeadlineExceededError,
+    FailedPreconditionError,
     NotFoundError,
     UnavailableError,
     rpc_error_for_code,
@@ -51,6 +53,7 @@ __all__ = [
     "ReadinessPoll",
     "code_name",
     "delays_then_stop",
+    "fallback_for",
     "map_rpc_errors",
     "raise_unless_retryable",
     "serialize",
@@ -84,12 +87,31 @@ def map_rpc_errors() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Call(Generic[T]):
-    """One RPC ready to send: where, what, and how to read the answer."""
+    """One RPC ready to send: where, what, and how to read the answer.
+
+    ``fallback`` builds the call to send instead when the export lacks the
+    requested signature (see :func:`fallback_for`).
+    """
 
     method: str
     request: Any
     response_type: Any
     decode: Callable[[Any], T]
+    fallback: Callable[[], Call[T]] | None = None
+
+
+def fallback_for(call: Call[T], exc: BaseException) -> Call[T] | None:
+    """The call to send after ``exc``, or ``None`` to raise ``exc``.
+
+    Only a ``*_bytes`` call answered with FAILED_PRECONDITION ``Serving
+    signature key "..._bytes" not found`` (an export made before those
+    signatures existed) falls back, once, to its uint8 twin.
+    """
+    if call.fallback is None or not isinstance(exc, FailedPreconditionError):
+        return None
+    if not _encoded.is_missing_signature(exc.details, call.request.model_spec.signature_name):
+        return None
+    return call.fallback()
 
 
 class BaseExplainClient:
@@ -229,11 +251,41 @@ class BaseExplainClient:
         return spec
 
     def _predict_call(self, images: Images) -> Call[Prediction]:
+        """``predict_bytes`` for paths/bytes (falling back to ``predict``), else ``predict``."""
+        encoded = _encoded.read_encoded(images)
+        if encoded is None:
+            return self._pixels_predict_call(images)
+        codec = _codec()
+        request = codec.predict_bytes_request(self._model_spec(_encoded.PREDICT_BYTES), encoded)
+        return Call(
+            _wire.PREDICT_METHOD,
+            request,
+            _wire.PredictResponse,
+            codec.decode_prediction,
+            fallback=lambda: self._pixels_predict_call(codec.decode_encoded(encoded)),
+        )
+
+    def _explain_call(self, images: Images, class_index: int | Sequence[int] | None) -> Call[Explanation]:
+        """``explain_bytes`` for paths/bytes (falling back to ``explain``), else ``explain``."""
+        encoded = _encoded.read_encoded(images)
+        if encoded is None:
+            return self._pixels_explain_call(images, class_index)
+        codec = _codec()
+        request = codec.explain_bytes_request(self._model_spec(_encoded.EXPLAIN_BYTES), encoded, class_index)
+        return Call(
+            _wire.PREDICT_METHOD,
+            request,
+            _wire.PredictResponse,
+            codec.decode_encoded_explanation,
+            fallback=lambda: self._pixels_explain_call(codec.decode_encoded(encoded), class_index),
+        )
+
+    def _pixels_predict_call(self, images: Images) -> Call[Prediction]:
         codec = _codec()
         request = codec.predict_request(self._model_spec(sig.PREDICT), images)
         return Call(_wire.PREDICT_METHOD, request, _wire.PredictResponse, codec.decode_prediction)
 
-    def _explain_call(self, images: Images, class_index: int | Sequence[int] | None) -> Call[Explanation]:
+    def _pixels_explain_call(self, images: Images, class_index: int | Sequence[int] | None) -> Call[Explanation]:
         codec = _codec()
         request = codec.explain_request(self._model_spec(sig.EXPLAIN), images, class_index)
         return Call(_wire.PREDICT_METHOD, request, _wire.PredictResponse, codec.decode_explanation)

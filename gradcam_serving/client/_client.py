@@ -16,13 +16,14 @@ from gradcam_serving.client._base import (
     Call,
     ReadinessPoll,
     delays_then_stop,
+    fallback_for,
     map_rpc_errors,
     raise_unless_retryable,
     serialize,
 )
 from gradcam_serving.client._config import USE_CLIENT_DEFAULT, Retry, TimeoutTypes, UseClientDefault
 from gradcam_serving.client._types import VersionStatus
-from gradcam_serving.errors import UnimplementedError
+from gradcam_serving.errors import FailedPreconditionError, UnimplementedError
 
 if TYPE_CHECKING:
     from gradcam_serving.client._images import Images
@@ -70,17 +71,31 @@ class ExplainClient(BaseExplainClient):
             channel.close()
 
     def predict(self, images: Images, *, timeout: _Timeout = USE_CLIENT_DEFAULT) -> Prediction:
-        """Classify images with the ``predict`` signature.
+        """Classify images with the ``predict`` (or ``predict_bytes``) signature.
+
+        File paths and ``bytes`` are sent undecoded, as the files' JPEG/PNG
+        contents, to ``predict_bytes``: the server decodes and resizes them, so
+        they may differ in size. Arrays and PIL images are sent as one uint8
+        tensor to ``predict``. One call takes one kind, not both.
+
+        An export made before ``predict_bytes`` existed answers
+        FAILED_PRECONDITION ``Serving signature key ... not found``; the call
+        is then repeated once with the files decoded here (Pillow) and sent to
+        ``predict``, which needs them to share one size.
 
         Args:
-            images: one image or a batch of one size: uint8 or [0, 1] float
-                arrays (``[H, W]``, ``[H, W, C]``, ``[N, H, W, C]``), PIL images
-                or file paths. Gray and RGBA are converted to RGB.
+            images: one image or a batch: file paths (``str``/``PathLike``) or
+                encoded file ``bytes``, of any sizes; or uint8 / [0, 1] float
+                arrays (``[H, W]``, ``[H, W, C]``, ``[N, H, W, C]``) or PIL
+                images of one size. Gray and RGBA become RGB.
             timeout: this call's deadline instead of the client default.
 
         Raises:
-            ValueError: images of different sizes, floats outside [0, 1], bad shapes.
-            RpcError: the call failed (a subclass per status code).
+            ValueError: paths/bytes mixed with arrays/PIL images, arrays of
+                different sizes, floats outside [0, 1], bad shapes.
+            OSError: a path that cannot be read.
+            RpcError: the call failed (a subclass per status code), e.g.
+                ``InvalidArgumentError`` for a corrupt or oversized file.
         """
         return self._send(self._predict_call(images), timeout)
 
@@ -91,7 +106,14 @@ class ExplainClient(BaseExplainClient):
         *,
         timeout: _Timeout = USE_CLIENT_DEFAULT,
     ) -> Explanation:
-        """Classify images and return Grad-CAM heatmaps with the ``explain`` signature.
+        """Classify images and return Grad-CAM heatmaps with ``explain`` (or ``explain_bytes``).
+
+        Paths and ``bytes`` go undecoded to ``explain_bytes`` (with the same
+        fallback as :meth:`predict`): the heatmaps come back at the model's
+        input size and ``overlay_png`` holds, per image, a PNG of its heatmap
+        over the image at the image's own size. Arrays and PIL images go to
+        ``explain``: heatmaps at the request's image size, ``overlay_png`` is
+        ``None`` (also after a fallback).
 
         Args:
             images: as for :meth:`predict`.
@@ -148,6 +170,16 @@ class ExplainClient(BaseExplainClient):
             return None
 
     def _send(self, call: Call[T], timeout: _Timeout, retry: Retry | None = None) -> T:
+        """Send one call; a ``*_bytes`` call on an export without it falls back once (``fallback_for``)."""
+        try:
+            return self._attempt(call, timeout, retry)
+        except FailedPreconditionError as exc:
+            fallback = fallback_for(call, exc)
+            if fallback is None:
+                raise
+        return self._attempt(fallback, timeout, retry)
+
+    def _attempt(self, call: Call[T], timeout: _Timeout, retry: Retry | None = None) -> T:
         """Send one call with its deadline, retrying UNAVAILABLE with backoff."""
         deadline = self._deadline(timeout)
         stub = self._live_channel(grpc).unary_unary(

@@ -14,8 +14,15 @@ import numpy as np
 
 from gradcam_serving import signatures as sig
 from gradcam_serving.client import _wire
-from gradcam_serving.client._images import Images, to_batch, to_class_indices
-from gradcam_serving.client._tensors import array_to_tensor, dtype_name, shape_from_proto, tensor_to_array
+from gradcam_serving.client._encoded import IMAGE_BYTES, OVERLAY_PNG
+from gradcam_serving.client._images import Images, decode_encoded, to_batch, to_class_indices
+from gradcam_serving.client._tensors import (
+    array_to_tensor,
+    dtype_name,
+    shape_from_proto,
+    strings_to_tensor,
+    tensor_to_array,
+)
 from gradcam_serving.client._types import (
     Explanation,
     ModelMetadata,
@@ -30,11 +37,15 @@ from gradcam_serving.errors import GradcamServingError
 
 __all__ = [
     "SIGNATURE_DEF",
+    "decode_encoded",
+    "decode_encoded_explanation",
     "decode_explanation",
     "decode_metadata",
     "decode_prediction",
     "decode_status",
+    "explain_bytes_request",
     "explain_request",
+    "predict_bytes_request",
     "predict_request",
 ]
 
@@ -54,6 +65,20 @@ def explain_request(model_spec: Any, images: Images, class_index: int | Sequence
     request = predict_request(model_spec, images)
     count = _batch_size(request.inputs[sig.IMAGES])
     request.inputs[sig.CLASS_INDEX].CopyFrom(array_to_tensor(to_class_indices(class_index, count)))
+    return request
+
+
+def predict_bytes_request(model_spec: Any, encoded: list[bytes]) -> Any:
+    """A ``PredictRequest`` feeding encoded files to ``predict_bytes`` (string ``[N]``)."""
+    request = _wire.PredictRequest(model_spec=model_spec)
+    request.inputs[IMAGE_BYTES].CopyFrom(strings_to_tensor(encoded))
+    return request
+
+
+def explain_bytes_request(model_spec: Any, encoded: list[bytes], class_index: int | Sequence[int] | None) -> Any:
+    """A ``PredictRequest`` for ``explain_bytes``: encoded files plus one class index per image."""
+    request = predict_bytes_request(model_spec, encoded)
+    request.inputs[sig.CLASS_INDEX].CopyFrom(array_to_tensor(to_class_indices(class_index, len(encoded))))
     return request
 
 
@@ -100,6 +125,14 @@ def decode_explanation(response: Any) -> Explanation:
     outputs = _outputs(response, sig.EXPLAIN_OUTPUTS)
     heatmap = outputs[sig.HEATMAP].astype(np.float32, copy=False)
     return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap)
+
+
+def decode_encoded_explanation(response: Any) -> Explanation:
+    """``PredictResponse`` of ``explain_bytes`` → :class:`Explanation` with ``overlay_png``."""
+    outputs = _outputs(response, (*sig.EXPLAIN_OUTPUTS, OVERLAY_PNG))
+    heatmap = outputs[sig.HEATMAP].astype(np.float32, copy=False)
+    overlays = tuple(bytes(value) for value in outputs[OVERLAY_PNG].ravel())
+    return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap, overlay_png=overlays)
 
 
 def _tensor_specs(infos: Any) -> dict[str, TensorSpec]:

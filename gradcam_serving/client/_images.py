@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Union
 
 import numpy as np
 
@@ -24,10 +24,14 @@ from gradcam_serving.signatures import PREDICTED_CLASS
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-__all__ = ["ImageInput", "Images", "to_batch", "to_class_indices", "to_rgb_array"]
+__all__ = ["ImageInput", "Images", "decode_encoded", "to_batch", "to_class_indices", "to_rgb_array"]
 
-ImageInput = Union[np.ndarray, "PILImage.Image", str, "os.PathLike[str]"]
-"""One image: uint8/float array, PIL image, or a path to an image file."""
+ImageInput = Union[np.ndarray, "PILImage.Image", str, "os.PathLike[str]", bytes]
+"""One image: uint8/float array, PIL image, a path to an image file, or a file's bytes.
+
+Paths and ``bytes`` go to the server undecoded (the ``*_bytes`` signatures);
+see :mod:`gradcam_serving.client._encoded`.
+"""
 
 Images = Union[ImageInput, Sequence[ImageInput]]
 """One image, a sequence of images, or a ``[N, H, W, C]`` array."""
@@ -40,7 +44,7 @@ def _is_pil_image(obj: object) -> bool:
     return pil is not None and isinstance(obj, pil.Image)
 
 
-def _open_path(path: str | os.PathLike[str]) -> np.ndarray:
+def _open_path(path: str | os.PathLike[str] | BinaryIO) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as image:
@@ -142,6 +146,27 @@ def to_batch(images: Images) -> np.ndarray:
     if not arrays:
         raise ValueError("no images given; pass at least one image")
     _check_same_size(arrays)
+    return np.stack(arrays)
+
+
+def decode_encoded(encoded: list[bytes]) -> np.ndarray:
+    """Encoded files → uint8 ``[N, H, W, 3]``, for exports without the ``*_bytes`` signatures.
+
+    Raises:
+        ValueError: the images differ in size (one uint8 tensor needs one size).
+        OSError: bytes Pillow cannot decode (``PIL.UnidentifiedImageError``).
+    """
+    import io
+
+    arrays = [_open_path(io.BytesIO(data)) for data in encoded]
+    try:
+        _check_same_size(arrays)
+    except ValueError as exc:
+        raise ValueError(
+            "the served export has no *_bytes signatures (it predates them), so the files were "
+            f"decoded locally for the uint8 signature, which needs one size per request: {exc}; "
+            "re-export the model to send files of different sizes"
+        ) from None
     return np.stack(arrays)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from gradcam_serving.client import _wire
 
-__all__ = ["array_to_tensor", "dtype_name", "shape_from_proto", "tensor_to_array"]
+__all__ = ["array_to_tensor", "dtype_name", "shape_from_proto", "strings_to_tensor", "tensor_to_array"]
 
 _DT = _wire.DataType.values_by_name
 
@@ -77,6 +77,14 @@ def array_to_tensor(array: np.ndarray) -> Any:
     tensor = _wire.TensorProto(dtype=dt)
     tensor.tensor_shape.dim.extend(_wire.TensorShapeProto.Dim(size=n) for n in array.shape)
     tensor.tensor_content = np.ascontiguousarray(array, dtype=_NUMPY_BY_DT[dt]).tobytes()
+    return tensor
+
+
+def strings_to_tensor(values: list[bytes]) -> Any:
+    """Encode byte strings as a string ``TensorProto`` of shape ``[len(values)]``."""
+    tensor = _wire.TensorProto(dtype=DT_STRING)
+    tensor.tensor_shape.dim.add(size=len(values))
+    tensor.string_val.extend(values)
     return tensor
 
 

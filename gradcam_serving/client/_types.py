@@ -73,16 +73,24 @@ class Prediction:
 
 @dataclass(frozen=True, eq=False)
 class Explanation(Prediction):
-    """Outputs of the ``explain`` signature.
+    """Outputs of the ``explain`` (or ``explain_bytes``) signature.
 
     ``class_index`` and ``score`` describe the class that was explained (the
-    predicted one where -1 was asked for).
+    predicted one where -1 was asked for). ``model_spec.signature_name`` says
+    which signature answered.
 
     Attributes:
-        heatmap: float32 ``[N, H, W]`` in [0, 1] at the request's image size.
+        heatmap: float32 ``[N, H, W]`` in [0, 1]: at the request's image size
+            for arrays/PIL images (``explain``), at the model's input size for
+            file paths/bytes (``explain_bytes``, whose images may differ in size).
+        overlay_png: for file paths/bytes, one PNG per image of the heatmap
+            blended over that image at its own size, made by the server;
+            ``None`` when the uint8 ``explain`` signature answered (arrays, PIL
+            images, or an export that predates ``explain_bytes``).
     """
 
     heatmap: np.ndarray
+    overlay_png: tuple[bytes, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,17 @@ def test_all_is_pinned_and_every_name_resolves() -> None:
         assert getattr(client, name) is not None, name
 
 
+def test_result_fields_are_pinned_and_results_stay_frozen() -> None:
+    import dataclasses
+
+    prediction = ["probabilities", "class_index", "score", "label", "model_spec"]
+    assert [field.name for field in dataclasses.fields(client.Prediction)] == prediction
+    assert [field.name for field in dataclasses.fields(client.Explanation)] == [*prediction, "heatmap", "overlay_png"]
+    assert client.Explanation.__dataclass_fields__["overlay_png"].default is None
+    assert client.Explanation.__dataclass_params__.frozen
+    assert client.Prediction.__dataclass_params__.frozen
+
+
 def test_lazy_names_are_listed_and_unknown_names_raise() -> None:
     assert {"overlay_png", "Images"} <= set(dir(client))
     with pytest.raises(AttributeError, match="no_such_name"):
