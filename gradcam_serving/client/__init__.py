@@ -4,13 +4,20 @@ Talks to TensorFlow Serving (or the project's local server) over its official
 gRPC API using wire-compatible copies of the messages, so it needs grpcio,
 protobuf, numpy and Pillow/matplotlib (for overlays) but never TensorFlow.
 
+File paths and ``bytes`` are sent undecoded to the ``predict_bytes`` /
+``explain_bytes`` signatures (any sizes; the server renders ``overlay_png``);
+arrays and PIL images go as uint8 tensors to ``predict`` / ``explain``.
+
 Example:
+    >>> from pathlib import Path
     >>> from gradcam_serving.client import ExplainClient, save_overlay
     >>> with ExplainClient("localhost:8500", "flowers") as client:  # doctest: +SKIP
     ...     client.wait_until_ready(timeout=30)
-    ...     result = client.explain("tulip.jpg")
+    ...     result = client.explain(["tulip.jpg", "rose.png"])
     ...     print(result.label[0], result.score[0])
-    ...     save_overlay("tulip.jpg", result.heatmap[0], "tulip_cam.png")
+    ...     Path("tulip_cam.png").write_bytes(result.overlay_png[0])
+    ...     pixels = client.explain(my_array)  # uint8 route: draw the overlay here
+    ...     save_overlay(my_array, pixels.heatmap[0], "array_cam.png")
 
 Failed calls raise :class:`gradcam_serving.errors.RpcError` subclasses.
 """

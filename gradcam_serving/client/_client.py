@@ -48,8 +48,8 @@ class ExplainClient(BaseExplainClient):
     Example:
         >>> with ExplainClient("localhost:8500", "flowers") as client:  # doctest: +SKIP
         ...     client.wait_until_ready(30)
-        ...     result = client.explain("tulip.jpg")
-        ...     save_overlay("tulip.jpg", result.heatmap[0], "tulip_cam.png")
+        ...     result = client.explain("tulip.jpg")  # sent undecoded to explain_bytes
+        ...     Path("tulip_cam.png").write_bytes(result.overlay_png[0])
     """
 
     def __enter__(self) -> ExplainClient:
