@@ -11,6 +11,9 @@ Every error this package raises on purpose derives from
     │   ├── VersionExistsError       BASE/NAME/VERSION exists and --overwrite not given
     │   └── ServingCheckError        the export failed TF Serving's loading path
     ├── ConfigError                  a server flag or config file is invalid
+    │   └── server.FlagError         (gradcam_serving.server) a bad command-line flag
+    ├── server.ServingError          (gradcam_serving.server) a request or load failed inside the
+    │                                local server; carries TF Serving's code and exact text
     └── RpcError                     a gRPC call failed (client side); carries .code, .details
         ├── InvalidArgumentError     INVALID_ARGUMENT
         ├── NotFoundError            NOT_FOUND
