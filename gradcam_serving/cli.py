@@ -249,7 +249,11 @@ def predict(server: str, model: str, model_version: int | None, timeout: float, 
               help="Folder for the overlay PNGs.")
 def explain(server: str, model: str, model_version: int | None, timeout: float, images: tuple[str, ...],
             class_index: int, out_dir: str) -> None:
-    """Ask SERVER what the model sees in each IMAGE; write Grad-CAM overlay PNGs."""
+    """Ask SERVER what the model sees in each IMAGE; write Grad-CAM overlay PNGs.
+
+    Files go to the explain_bytes signature, so the overlay is drawn by the server; on exports
+    without it the client falls back to explain and the overlay is drawn here.
+    """
     from pathlib import Path
 
     from gradcam_serving.client import save_overlay
@@ -259,7 +263,11 @@ def explain(server: str, model: str, model_version: int | None, timeout: float, 
         folder.mkdir(parents=True, exist_ok=True)
         for image in images:
             result = client.explain(image, class_index)
-            overlay = save_overlay(image, result.heatmap[0], folder / f"{Path(image).stem}_gradcam.png")
+            overlay = folder / f"{Path(image).stem}_gradcam.png"
+            if result.overlay_png:
+                overlay.write_bytes(result.overlay_png[0])
+            else:
+                save_overlay(image, result.heatmap[0], overlay)
             for row in _rows(result, (image,)):
                 click.echo(f"{row}\toverlay={overlay}")
 

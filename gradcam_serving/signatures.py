@@ -10,11 +10,15 @@ from __future__ import annotations
 __all__ = [
     "CLASS_INDEX",
     "EXPLAIN",
+    "EXPLAIN_BYTES",
     "EXPLAIN_OUTPUTS",
     "HEATMAP",
     "IMAGES",
+    "IMAGE_BYTES",
     "LABEL",
+    "OVERLAY_PNG",
     "PREDICT",
+    "PREDICT_BYTES",
     "PREDICT_OUTPUTS",
     "PREDICTED_CLASS",
     "PROBABILITIES",
@@ -25,14 +29,20 @@ __all__ = [
 PREDICT = "predict"
 EXPLAIN = "explain"
 SERVING_DEFAULT = "serving_default"
+PREDICT_BYTES = "predict_bytes"
+EXPLAIN_BYTES = "explain_bytes"
 
 IMAGES = "images"
 CLASS_INDEX = "class_index"
+IMAGE_BYTES = "image_bytes"
+"""JPEG or PNG files, string ``[N]``, input of the ``*_bytes`` signatures."""
 
 PROBABILITIES = "probabilities"
 SCORE = "score"
 LABEL = "label"
 HEATMAP = "heatmap"
+OVERLAY_PNG = "overlay_png"
+"""``explain_bytes`` only: the heatmap blended over each image, PNG-encoded in the graph."""
 
 PREDICTED_CLASS = -1
 """``class_index`` value meaning "explain the predicted class"."""

@@ -16,6 +16,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from gradcam_serving.signatures import EXPLAIN_BYTES, IMAGE_BYTES, OVERLAY_PNG, PREDICT_BYTES
+
 __all__ = [
     "EXPLAIN_BYTES",
     "IMAGE_BYTES",
@@ -25,12 +27,6 @@ __all__ = [
     "is_missing_signature",
     "read_encoded",
 ]
-
-# The exporter's names (gradcam_serving.exporter._signatures); a test keeps them equal.
-PREDICT_BYTES = "predict_bytes"
-EXPLAIN_BYTES = "explain_bytes"
-IMAGE_BYTES = "image_bytes"
-OVERLAY_PNG = "overlay_png"
 
 UINT8_SIGNATURE = {PREDICT_BYTES: "predict", EXPLAIN_BYTES: "explain"}
 """The uint8 signature a ``*_bytes`` call falls back to on exports that predate it."""

@@ -106,6 +106,7 @@ def overlay_pngs(
         resized = tf.image.resize(heatmap[..., tf.newaxis], tf.shape(image)[:2], method="bilinear")[..., 0]
         index = tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 1.0) * 255.0), tf.int32)
         blended = (1.0 - alpha) * image + alpha * 255.0 * tf.gather(colors, index)
-        return tf.io.encode_png(tf.cast(tf.round(tf.clip_by_value(blended, 0.0, 255.0)), tf.uint8))
+        # Level 1 compresses ~3x faster than zlib's default for a slightly larger PNG: latency wins here.
+        return tf.io.encode_png(tf.cast(tf.round(tf.clip_by_value(blended, 0.0, 255.0)), tf.uint8), compression=1)
 
     return tf.map_fn(one, (image_bytes, heatmaps), fn_output_signature=tf.TensorSpec([], tf.string))

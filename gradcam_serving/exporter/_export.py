@@ -22,7 +22,7 @@ from ._gate import verify_export
 from ._graph import Candidate, ModelGraph, trace_model_graph
 from ._loaders import LoadedModel, load_model
 from ._encoded import DEFAULT_MAX_PIXELS
-from ._signatures import EXPLAIN_BYTES, IMAGE_BYTES, PREDICT_BYTES, GradcamModule, Preprocessing, ScoreMode
+from ._signatures import GradcamModule, Preprocessing, ScoreMode
 from ._warmup import write_warmup_requests
 from ._writer import write_version
 
@@ -132,8 +132,8 @@ def sample_requests(graph: ModelGraph) -> dict[str, dict[str, np.ndarray]]:
         sig.PREDICT: {sig.IMAGES: images},
         sig.SERVING_DEFAULT: {sig.IMAGES: images},
         sig.EXPLAIN: {sig.IMAGES: images, sig.CLASS_INDEX: class_index},
-        PREDICT_BYTES: {IMAGE_BYTES: encoded},
-        EXPLAIN_BYTES: {IMAGE_BYTES: encoded, sig.CLASS_INDEX: class_index},
+        sig.PREDICT_BYTES: {sig.IMAGE_BYTES: encoded},
+        sig.EXPLAIN_BYTES: {sig.IMAGE_BYTES: encoded, sig.CLASS_INDEX: class_index},
     }
 
 

@@ -24,12 +24,7 @@ from gradcam_serving.errors import UnsupportedModelError
 from ._encoded import DEFAULT_MAX_PIXELS, colormap_table, decode_images, overlay_pngs
 from ._graph import Candidate, ModelGraph, bind_capture
 
-__all__ = ["EXPLAIN_BYTES", "GradcamModule", "IMAGE_BYTES", "OVERLAY_PNG", "PREDICT_BYTES", "Preprocessing", "ScoreMode"]
-
-PREDICT_BYTES = "predict_bytes"
-EXPLAIN_BYTES = "explain_bytes"
-IMAGE_BYTES = "image_bytes"
-OVERLAY_PNG = "overlay_png"
+__all__ = ["GradcamModule", "Preprocessing", "ScoreMode"]
 
 ScoreMode = Literal["auto", "logits", "probabilities"]
 
@@ -177,12 +172,12 @@ class GradcamModule(tf.Module):
             ],
         )
         self.predict_bytes = tf.function(
-            self._predict_bytes, input_signature=[tf.TensorSpec(None, tf.string, name=IMAGE_BYTES)]
+            self._predict_bytes, input_signature=[tf.TensorSpec(None, tf.string, name=sig.IMAGE_BYTES)]
         )
         self.explain_bytes = tf.function(
             self._explain_bytes,
             input_signature=[
-                tf.TensorSpec(None, tf.string, name=IMAGE_BYTES),
+                tf.TensorSpec(None, tf.string, name=sig.IMAGE_BYTES),
                 tf.TensorSpec(None, tf.int32, name=sig.CLASS_INDEX),
             ],
         )
@@ -194,8 +189,8 @@ class GradcamModule(tf.Module):
             sig.PREDICT: predict,
             sig.SERVING_DEFAULT: predict,
             sig.EXPLAIN: self.explain.get_concrete_function(),
-            PREDICT_BYTES: self.predict_bytes.get_concrete_function(),
-            EXPLAIN_BYTES: self.explain_bytes.get_concrete_function(),
+            sig.PREDICT_BYTES: self.predict_bytes.get_concrete_function(),
+            sig.EXPLAIN_BYTES: self.explain_bytes.get_concrete_function(),
         }
 
     # -- graph pieces ---------------------------------------------------------------------------
@@ -258,7 +253,7 @@ class GradcamModule(tf.Module):
         image_bytes, pixels = decode_images(image_bytes, self._graph.input_size, self._max_pixels)
         class_index = _validate_class_index(class_index, tf.shape(image_bytes)[0], self._graph.num_classes)
         outputs = self._explain_outputs(self._preprocessing.apply(pixels), class_index, self._graph.input_size)
-        outputs[OVERLAY_PNG] = overlay_pngs(
+        outputs[sig.OVERLAY_PNG] = overlay_pngs(
             image_bytes, outputs[sig.HEATMAP], self._colormap, self._overlay_alpha, self._max_pixels
         )
         return outputs

@@ -42,17 +42,6 @@ def sent_files(request) -> list[bytes]:
     return list(tensor.string_val)
 
 
-def test_the_signature_names_are_the_exporters() -> None:
-    from gradcam_serving.exporter import _signatures as exporter
-
-    assert (_encoded.PREDICT_BYTES, _encoded.EXPLAIN_BYTES, _encoded.IMAGE_BYTES, _encoded.OVERLAY_PNG) == (
-        exporter.PREDICT_BYTES,
-        exporter.EXPLAIN_BYTES,
-        exporter.IMAGE_BYTES,
-        exporter.OVERLAY_PNG,
-    )
-
-
 def test_paths_go_to_predict_bytes_with_the_exact_file_bytes(
     client: ExplainClient, fake: Serving, files: list[Path]
 ) -> None:
