@@ -55,8 +55,8 @@ def _errors_as_exit() -> Iterator[None]:
     try:
         yield
     except (GradcamServingError, ValueError, OSError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        click.echo(f"error: {message}", err=True)
+        lines = [line for line in str(exc).strip().splitlines() if line.strip() and line.strip() != "in user code:"]
+        click.echo(f"error: {lines[0] if lines else type(exc).__name__}", err=True)
         sys.exit(1)
 
 
@@ -136,7 +136,9 @@ def _print_candidates(report: Any) -> None:
 @click.option("--max-pixels", type=click.IntRange(min=1), default=4096 * 4096, show_default=True,
               help="Largest image (height x width) the predict_bytes/explain_bytes signatures decode.")
 @click.option("--colormap", default="jet", show_default=True, help="matplotlib colormap of explain_bytes' overlay_png.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing version folder.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing version folder. A running TF Serving keeps the version it already "
+                   "loaded; give running servers a new version number instead.")
 def export(model: str, base: str, name: str, version: int | None, layer: str, labels: str | None, **options: Any) -> None:
     """Export MODEL (hub handle or folder, .h5, .keras, SavedModel) with predict and explain signatures."""
     with _errors_as_exit():

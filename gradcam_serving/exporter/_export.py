@@ -24,7 +24,7 @@ from ._loaders import LoadedModel, load_model
 from ._encoded import DEFAULT_MAX_PIXELS
 from ._signatures import GradcamModule, Preprocessing, ScoreMode
 from ._warmup import write_warmup_requests
-from ._writer import write_version
+from ._writer import ensure_version_free, write_version
 
 __all__ = ["ExportResult", "Inspection", "export_model", "inspect_model", "read_labels"]
 
@@ -101,7 +101,7 @@ def inspect_model(source: Any, *, input_size: tuple[int, int] | None = None) -> 
 def read_labels(path: str | os.PathLike[str]) -> list[str]:
     """One label per line; blank trailing lines are ignored."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except OSError as exc:
         raise ValueError(f"cannot read labels file {os.fspath(path)!r}: {exc.strerror}") from exc
     while lines and not lines[-1].strip():
@@ -192,6 +192,7 @@ def export_model(
     """
     seconds: dict[str, float] = {}
     started = time.perf_counter()
+    ensure_version_free(base, name, version, overwrite)
     progress("Loading model")
     loaded, graph = _analyse(source, input_size)
     target = graph.resolve_layer(layer)

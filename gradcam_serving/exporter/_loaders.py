@@ -81,9 +81,17 @@ def _resolve_size(shape: Sequence[int | None] | None, override: tuple[int, int] 
         raise UnsupportedModelError(
             f"{what} takes {shape[3]} channels; expected RGB images [N, H, W, 3]"
         )
+    fixed = shape is not None and shape[1] is not None and shape[2] is not None
     if override is not None:
-        return override
-    if shape is None or shape[1] is None or shape[2] is None:
+        if min(override) < 1:
+            raise UnsupportedModelError(f"--input-size must be two positive numbers H,W; got {override}")
+        if fixed and tuple(override) != (shape[1], shape[2]):
+            raise UnsupportedModelError(
+                f"{what} takes {shape[1]}x{shape[2]} images; --input-size {override[0]},{override[1]} "
+                "is only for models that accept any size (leave it out)"
+            )
+        return tuple(override)  # type: ignore[return-value]
+    if not fixed:
         raise UnsupportedModelError(
             f"{what} accepts images of any size; pass --input-size H,W "
             "(the size it was trained at, e.g. 224,224)"
@@ -91,9 +99,20 @@ def _resolve_size(shape: Sequence[int | None] | None, override: tuple[int, int] 
     return int(shape[1]), int(shape[2])
 
 
-def _trace(call: Callable[[tf.Tensor], Any], size: tuple[int, int]) -> Any:
+def _trace(call: Callable[[tf.Tensor], Any], size: tuple[int, int], what: str = "the model") -> Any:
     spec = tf.TensorSpec([None, size[0], size[1], 3], tf.float32, name="images")
-    return tf.function(call).get_concrete_function(spec)
+    try:
+        return tf.function(call).get_concrete_function(spec)
+    except (TypeError, ValueError, tf.errors.OpError) as exc:
+        if isinstance(exc, UnsupportedModelError):
+            raise
+        raise UnsupportedModelError(f"could not trace {what} on float32 images {spec.shape}: {_last_line(exc)}") from exc
+
+
+def _last_line(exc: BaseException) -> str:
+    """The informative line of a TF/Keras error (they open with 'in user code:' and a stack)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _single_output(outputs: Any, what: str) -> tf.Tensor:
@@ -135,7 +154,7 @@ def _from_keras(model: Any, input_size: tuple[int, int] | None, kind: str) -> Lo
         shape = tuple(inputs[0].shape)
     size = _resolve_size(shape, input_size, f"the {kind}")
     what = f"the {kind}"
-    function = _trace(lambda x: _single_output(model(x, training=False), what), size)
+    function = _trace(lambda x: _single_output(model(x, training=False), what), size, what)
     return LoadedModel(function, size, kind, _keras_layer_names(model), keepalive=[model])
 
 
@@ -143,6 +162,14 @@ def _hub_keras_layer() -> Any:
     import tensorflow_hub as hub
 
     return hub.KerasLayer
+
+
+def _load_or_explain(load: Callable[[], Any], path: Any, what: str) -> Any:
+    """Run a Keras loader; name the file and the format on failure (Keras' own errors do not)."""
+    try:
+        return load()
+    except Exception as exc:  # Keras and h5py raise many types for unreadable files
+        raise ModelSourceError(f"could not load {os.fspath(path)} as {what}: {_last_line(exc)}") from exc
 
 
 class _KerasFileLoader:
@@ -156,11 +183,15 @@ class _KerasFileLoader:
         if path.suffix == ".keras" and _keras_file_major_version(path) >= 3:
             import keras
 
-            model = keras.saving.load_model(path, compile=False)
+            model = _load_or_explain(lambda: keras.saving.load_model(path, compile=False), path, "a Keras 3 model")
             return _from_keras(model, input_size, kind="Keras 3 model")
         import tf_keras
 
-        model = tf_keras.models.load_model(path, compile=False, custom_objects={"KerasLayer": _hub_keras_layer()})
+        model = _load_or_explain(
+            lambda: tf_keras.models.load_model(path, compile=False, custom_objects={"KerasLayer": _hub_keras_layer()}),
+            path,
+            f"a tf_keras {path.suffix} model",
+        )
         return _from_keras(model, input_size, kind="tf_keras model")
 
 
@@ -183,8 +214,12 @@ class _KerasSavedModelLoader:
     def __call__(self, source: Any, input_size: tuple[int, int] | None) -> LoadedModel:
         import tf_keras
 
-        model = tf_keras.models.load_model(
-            os.fspath(source), compile=False, custom_objects={"KerasLayer": _hub_keras_layer()}
+        model = _load_or_explain(
+            lambda: tf_keras.models.load_model(
+                os.fspath(source), compile=False, custom_objects={"KerasLayer": _hub_keras_layer()}
+            ),
+            source,
+            "a tf_keras SavedModel",
         )
         return _from_keras(model, input_size, kind="tf_keras SavedModel")
 
@@ -245,7 +280,7 @@ def _from_restored_call(obj: Any, input_size: tuple[int, int] | None, handle: st
         out = obj(x, training=False) if takes_training else obj(x)
         return _single_output(out, what)
 
-    return LoadedModel(_trace(call, size), size, "TF2 hub module", keepalive=[obj])
+    return LoadedModel(_trace(call, size, what), size, "TF2 hub module", keepalive=[obj])
 
 
 def _from_signature(obj: Any, signature: Any, input_size: tuple[int, int] | None, handle: str) -> LoadedModel:
@@ -258,7 +293,7 @@ def _from_signature(obj: Any, signature: Any, input_size: tuple[int, int] | None
     def call(x: tf.Tensor) -> tf.Tensor:
         return _single_output(signature(**{arg_name: x}), what)
 
-    return LoadedModel(_trace(call, size), size, "TF2 SavedModel signature", keepalive=[obj, signature])
+    return LoadedModel(_trace(call, size, what), size, "TF2 SavedModel signature", keepalive=[obj, signature])
 
 
 class _ModuleLoader:

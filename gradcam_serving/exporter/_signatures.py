@@ -213,12 +213,17 @@ class GradcamModule(tf.Module):
         use_softmax_input = g.output_is_softmax and self._scores != "logits"
         fetches = [g.output_name] + ([g.logits_name] if use_softmax_input else []) + extra
         tensors = g.import_graph(model_input, self._bindings(), fetches)
-        output = tensors[0]
+        # The contract says float32 whatever the model computes in (float16 mixed precision, float64).
+        # Extra fetches (the feature map) stay uncast: gradients must be taken at the real tensor.
+        heads = len(fetches) - len(extra)
+        scores = [tf.cast(t, tf.float32) for t in tensors[:heads]]
+        rest = list(tensors[heads:])
+        output = scores[0]
         if use_softmax_input:
-            return tensors[1], output, tensors[2:]
+            return scores[1], output, rest
         if self._scores == "probabilities":
-            return output, output, tensors[1:]
-        return output, tf.nn.softmax(output, axis=-1), tensors[1:]
+            return output, output, rest
+        return output, tf.nn.softmax(output, axis=-1), rest
 
     def _labels(self, class_index: tf.Tensor) -> tf.Tensor:
         if self._label_values is None:
@@ -278,8 +283,8 @@ class GradcamModule(tf.Module):
             raise UnsupportedModelError(
                 f"layer {self._target.name!r} has no gradient path to the class score; pick another layer"
             )
-        weights = tf.reduce_mean(gradients, axis=[1, 2])
-        cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", feature_map, weights))
+        weights = tf.reduce_mean(tf.cast(gradients, tf.float32), axis=[1, 2])
+        cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", tf.cast(feature_map, tf.float32), weights))
         cam = tf.image.resize(cam[..., tf.newaxis], size, method="bilinear")[..., 0]
         peak = tf.reduce_max(cam, axis=[1, 2], keepdims=True)
         return tf.clip_by_value(tf.math.divide_no_nan(cam, peak), 0.0, 1.0)

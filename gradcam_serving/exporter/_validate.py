@@ -131,7 +131,10 @@ def validate_export(export_dir: str | os.PathLike[str]) -> ValidationReport:
     try:
         meta_graph = _load_meta_graph(path)
     except Exception as exc:  # noqa: BLE001 - any load failure is the report's answer
-        report.add("loads with the TF1 loader and the 'serve' tag", False, str(exc).strip().splitlines()[0])
+        detail = str(exc).strip().splitlines()[0]
+        if any(child.name.isdigit() for child in path.iterdir()) and not (path / "saved_model.pb").exists():
+            detail += " (this looks like BASE/NAME; pass a version folder such as BASE/NAME/1)"
+        report.add("loads with the TF1 loader and the 'serve' tag", False, detail)
         return report
     report.add("loads with the TF1 loader and the 'serve' tag", True, f"{len(meta_graph.signature_def)} signatures")
     for name, signature in sorted(meta_graph.signature_def.items()):

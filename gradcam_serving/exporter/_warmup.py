@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 
 __all__ = ["MAX_WARMUP_RECORDS", "WARMUP_FILE", "read_warmup_requests", "write_warmup_requests"]
 
@@ -46,7 +47,10 @@ def read_warmup_requests(export_dir: Path) -> Iterator[tuple[str, dict[str, np.n
     for count, raw in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator(), start=1):
         if count > MAX_WARMUP_RECORDS:
             raise ValueError(f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}")
-        log = prediction_log_pb2.PredictionLog.FromString(raw)
+        try:
+            log = prediction_log_pb2.PredictionLog.FromString(raw)
+        except DecodeError as exc:
+            raise ValueError(f"warmup record {count} in {path} is not a tensorflow.serving.PredictionLog") from exc
         if log.WhichOneof("log_type") != "predict_log":
             raise ValueError(f"warmup record {count} in {path} is a {log.WhichOneof('log_type')}, not a predict_log")
         request = log.predict_log.request

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gradcam_serving.errors import ExportError, VersionExistsError
 
-__all__ = ["existing_versions", "next_version", "write_version"]
+__all__ = ["ensure_version_free", "existing_versions", "next_version", "write_version"]
 
 
 def existing_versions(model_dir: Path) -> list[int]:
@@ -25,18 +25,24 @@ def existing_versions(model_dir: Path) -> list[int]:
         return []
     versions = []
     for child in model_dir.iterdir():
-        try:
-            number = int(child.name)
-        except ValueError:
-            continue
-        if child.is_dir() and number >= 0:
-            versions.append(number)
+        if child.name.isascii() and child.name.isdigit() and child.is_dir():
+            versions.append(int(child.name))
     return sorted(versions)
 
 
 def next_version(model_dir: Path) -> int:
     versions = existing_versions(model_dir)
     return versions[-1] + 1 if versions else 1
+
+
+def ensure_version_free(base: str | os.PathLike[str], name: str, version: int | None, overwrite: bool) -> None:
+    """Refuse an existing version up front, before any slow work."""
+    _check_name(name)
+    if version is not None and version < 0:
+        raise ValueError(f"version must be a non-negative integer; got {version}")
+    final = Path(base) / name / str(version)
+    if version is not None and final.exists() and not overwrite:
+        raise VersionExistsError(f"version folder {final} already exists; pass --overwrite to replace it")
 
 
 def _check_name(name: str) -> None:
@@ -67,15 +73,11 @@ def write_version(
     Raises:
         VersionExistsError: the version exists and ``overwrite`` is false.
     """
-    _check_name(name)
-    if version is not None and version < 0:
-        raise ValueError(f"version must be a non-negative integer; got {version}")
     model_dir = Path(base) / name
-    model_dir.mkdir(parents=True, exist_ok=True)
     version = next_version(model_dir) if version is None else version
+    ensure_version_free(base, name, version, overwrite)
+    model_dir.mkdir(parents=True, exist_ok=True)
     final = model_dir / str(version)
-    if final.exists() and not overwrite:
-        raise VersionExistsError(f"version folder {final} already exists; pass --overwrite to replace it")
     tmp = model_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
     try:
         build(tmp)

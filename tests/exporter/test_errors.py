@@ -158,3 +158,38 @@ def test_empty_batch_is_accepted(hub_export):
     out = _explain(hub_export, np.zeros((0, SIZE, SIZE, 3), np.uint8), np.zeros((0,), np.int32))["explain"]
     assert out["heatmap"].shape == (0, SIZE, SIZE)
     assert out["probabilities"].shape == (0, 4)
+
+
+def test_broken_keras_file_names_the_file(tmp_path):
+    bad = tmp_path / "empty.h5"
+    bad.write_bytes(b"")
+    with pytest.raises(ModelSourceError, match=r"could not load .*empty\.h5 as a tf_keras \.h5 model"):
+        export_model(bad, tmp_path / "out", "m")
+    assert _leftovers(tmp_path) == []
+
+
+def test_input_size_conflicting_with_a_fixed_size_is_refused(tiny_models):
+    with pytest.raises(UnsupportedModelError, match=r"takes 48x48 images; --input-size 64,64"):
+        inspect_model(tiny_models.hub_classifier, input_size=(64, 64))
+
+
+def test_existing_version_is_refused_before_loading(tmp_path):
+    (tmp_path / "m" / "3").mkdir(parents=True)
+    from gradcam_serving.errors import VersionExistsError
+
+    with pytest.raises(VersionExistsError):
+        export_model(tmp_path / "not-even-a-model", tmp_path, "m", version=3)
+
+
+def test_float16_outputs_are_served_as_float32(tmp_path):
+    import tensorflow as tf
+    import tf_keras
+
+    inputs = tf_keras.Input((SIZE, SIZE, 3))
+    x = tf_keras.layers.Conv2D(4, 3, strides=4, activation="relu", dtype="mixed_float16")(inputs)
+    x = tf_keras.layers.GlobalAveragePooling2D(dtype="mixed_float16")(x)
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(3, activation="softmax", dtype="mixed_float16")(x))
+    path = export_model(model, tmp_path, "half").path
+    out = _explain(path, np.full((2, SIZE, SIZE, 3), 100, np.uint8), np.array([-1, 1], np.int32))["explain"]
+    assert out["probabilities"].dtype == out["score"].dtype == out["heatmap"].dtype == np.float32
+    assert tf.reduce_all(out["heatmap"] >= 0)

@@ -79,3 +79,19 @@ def test_cli_exit_codes(export, tmp_path):
     bad = CliRunner().invoke(cli, ["validate", str(tmp_path / "1")])
     assert bad.exit_code == 1
     assert "[FAIL] loads with the TF1 loader" in bad.stdout and bad.stdout.strip().endswith("FAIL")
+
+
+def test_garbage_warmup_record_is_a_fail_line_not_a_crash(export, tmp_path):
+    import tensorflow as tf
+
+    copy = tmp_path / "1"
+    shutil.copytree(export, copy)
+    with tf.io.TFRecordWriter(str(copy / WARMUP_FILE)) as writer:
+        writer.write(b"\xff\xff garbage, not a PredictionLog")
+    check = _by_name(validate_export(copy))["warmup records"]
+    assert check.ok is False and "not a tensorflow.serving.PredictionLog" in check.detail
+
+
+def test_model_folder_instead_of_version_folder_gets_a_hint(export):
+    check = _by_name(validate_export(export.parent))["loads with the TF1 loader and the 'serve' tag"]
+    assert check.ok is False and "pass a version folder" in check.detail

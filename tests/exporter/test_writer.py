@@ -71,3 +71,17 @@ def test_variables_stay_variables_and_size_stays_close_to_the_source(tiny_models
     )
     kernel_bytes = 3 * 3 * 8 * 16 * 4
     assert biggest_const < kernel_bytes, "a weight was frozen into a constant"
+
+
+def test_only_plain_digit_folders_are_versions(tmp_path):
+    for name in ("01", "+1", "1_0", "2"):
+        (tmp_path / name).mkdir()
+    assert existing_versions(tmp_path) == [1, 2]
+
+
+def test_labels_file_with_a_byte_order_mark(tmp_path):
+    from gradcam_serving.exporter import read_labels
+
+    path = tmp_path / "labels.txt"
+    path.write_bytes("\ufeffcat\ndog\n\n".encode("utf-8"))
+    assert read_labels(path) == ["cat", "dog"]
