@@ -130,3 +130,22 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
 def sample_images() -> np.ndarray:
     """Three uint8 images at a size other than the model's, to exercise in-graph resizing."""
     return np.random.default_rng(7).integers(0, 256, (3, 40, 56, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="session")
+def export_v1(tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``BASE/clf/1``: the tiny hub classifier exported with labels, shared by the serving suites.
+
+    Read-only: copy its parent folder to change versions.
+    """
+    from gradcam_e2e import export_tiny
+
+    return export_tiny(tiny_models, tmp_path_factory.mktemp("served_base"))
+
+
+@pytest.fixture(scope="session")
+def in_process(export_v1: Path) -> Any:
+    """``export_v1`` loaded in this process: the reference the servers are compared with."""
+    from gradcam_e2e import InProcess
+
+    return InProcess(export_v1)

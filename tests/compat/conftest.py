@@ -24,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from gradcam_e2e import MODEL, RPC_TIMEOUT, InProcess, Official, export_tiny, predict_request  # noqa: E402
+from gradcam_e2e import MODEL, RPC_TIMEOUT, Official, predict_request  # noqa: E402
 from gradcam_serving.client import ExplainClient  # noqa: E402
 
 ENV_VAR = "TENSORFLOW_MODEL_SERVER"
@@ -115,18 +115,8 @@ def server_process(kind: str, command: list[str], base_path: Path, log: Path) ->
             process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def compat_export(tiny_models, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export_tiny(tiny_models, tmp_path_factory.mktemp("compat_base"))
-
-
-@pytest.fixture(scope="session")
-def in_process(compat_export: Path) -> InProcess:
-    return InProcess(compat_export)
-
-
 @pytest.fixture(scope="module", params=["local", "real"])
-def server(request, compat_export: Path, tmp_path_factory) -> Iterator[ServerProcess]:
+def server(request, export_v1: Path, tmp_path_factory) -> Iterator[ServerProcess]:
     """The server under test; ``real`` is skipped (saying what to set) when the binary is absent."""
     if request.param == "real":
         binary = real_server_binary()
@@ -136,5 +126,5 @@ def server(request, compat_export: Path, tmp_path_factory) -> Iterator[ServerPro
     else:
         command = [sys.executable, "-m", "gradcam_serving.server"]
     log = tmp_path_factory.mktemp(f"{request.param}_server") / "server.log"
-    with server_process(request.param, command, compat_export.parent, log) as running:
+    with server_process(request.param, command, export_v1.parent, log) as running:
         yield running

@@ -57,8 +57,8 @@ def test_error_code_and_text_our_client(client, case_id):
     CASES[case_id].check(raised.value.code, raised.value.details)
 
 
-def test_metadata_lists_every_signature(server, client, compat_export):
-    signatures = saved_signature_names(compat_export)
+def test_metadata_lists_every_signature(server, client, export_v1):
+    signatures = saved_signature_names(export_v1)
     assert signature_names_from_metadata(server.official.metadata()) == signatures
     ours = client.metadata()
     assert (ours.model_name, ours.version, set(ours.signatures)) == (MODEL, 1, signatures)

@@ -7,18 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gradcam_e2e import InProcess, LocalServer, export_tiny, local_server
-
-
-@pytest.fixture(scope="session")
-def export_v1(tiny_models, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``BASE/clf/1``: the tiny hub classifier exported with labels (read-only; copy it to change it)."""
-    return export_tiny(tiny_models, tmp_path_factory.mktemp("e2e_base"))
-
-
-@pytest.fixture(scope="session")
-def in_process(export_v1: Path) -> InProcess:
-    return InProcess(export_v1)
+from gradcam_e2e import LocalServer, local_server
 
 
 @pytest.fixture(scope="module")
