@@ -104,8 +104,6 @@ def _trace(call: Callable[[tf.Tensor], Any], size: tuple[int, int], what: str = 
     try:
         return tf.function(call).get_concrete_function(spec)
     except (TypeError, ValueError, tf.errors.OpError) as exc:
-        if isinstance(exc, UnsupportedModelError):
-            raise
         raise UnsupportedModelError(f"could not trace {what} on float32 images {spec.shape}: {_last_line(exc)}") from exc
 
 
