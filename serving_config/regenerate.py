@@ -34,9 +34,13 @@ A test fails when the committed files differ from a fresh generation. For your o
 
 
 def demo_options() -> DeploymentOptions:
-    """The demo model with every default: one GPU, GPU batching, Prometheus metrics."""
+    """The demo model on one GPU with GPU batching, Prometheus metrics and a GPU memory cap.
+
+    0.9 of the GPU leaves room for the CUDA context and a sidecar; without a cap TF Serving
+    takes nearly all GPU memory at start.
+    """
     shapes = DeployedModel(ModelConfig(name="shapes", base_path="/models/shapes"))
-    return DeploymentOptions(models=(shapes,))
+    return DeploymentOptions(models=(shapes,), gpu_memory_fraction=0.9)
 
 
 def demo_files() -> dict[str, str]:
