@@ -78,6 +78,13 @@ class ExplainClient(BaseExplainClient):
         they may differ in size. Arrays and PIL images are sent as one uint8
         tensor to ``predict``. One call takes one kind, not both.
 
+        Orientation: the server decodes files as stored, since TensorFlow's
+        decoders ignore EXIF, so a JPEG whose EXIF orientation says "rotate"
+        (most phone portraits) is classified sideways. PIL images, and files
+        decoded here (the fallback below), are made upright first
+        (``ImageOps.exif_transpose``); to have such a file explained upright,
+        open it with Pillow and pass the image.
+
         An export made before ``predict_bytes`` existed answers
         FAILED_PRECONDITION ``Serving signature key ... not found``; the call
         is then repeated once with the files decoded here (Pillow) and sent to
@@ -113,7 +120,8 @@ class ExplainClient(BaseExplainClient):
         input size and ``overlay_png`` holds, per image, a PNG of its heatmap
         over the image at the image's own size. Arrays and PIL images go to
         ``explain``: heatmaps at the request's image size, ``overlay_png`` is
-        ``None`` (also after a fallback).
+        ``None`` (also after a fallback). Paths and ``bytes`` are explained in
+        their stored orientation, PIL images upright (see :meth:`predict`).
 
         Args:
             images: as for :meth:`predict`.

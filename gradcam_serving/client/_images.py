@@ -37,6 +37,7 @@ Images = Union[ImageInput, Sequence[ImageInput]]
 """One image, a sequence of images, or a ``[N, H, W, C]`` array."""
 
 _CHANNELS = (1, 3, 4)
+_INT32_MAX = np.iinfo(np.int32).max
 
 
 def _is_pil_image(obj: object) -> bool:
@@ -52,10 +53,26 @@ def _open_path(path: str | os.PathLike[str] | BinaryIO) -> np.ndarray:
 
 
 def _pil_to_rgb(image: PILImage.Image) -> np.ndarray:
-    """Any PIL mode (L, LA, P, RGBA, I;16, ...) → RGB; alpha is dropped, not composited."""
+    """Any PIL mode (L, LA, P, RGBA, I;16, I, ...) → upright RGB; alpha is dropped, not composited.
+
+    The EXIF orientation is applied (a portrait photo stored sideways comes
+    out upright), and 16-bit gray (``I;16*``, or ``I`` as Pillow opens
+    16-bit PNGs) is scaled to 8 bits rather than clipped to white.
+    """
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(image)
+    if image.mode.startswith("I"):
+        return _sixteen_bit_to_rgb(np.asarray(image))
     if image.mode != "RGB":
         image = image.convert("RGB")
     return np.asarray(image, dtype=np.uint8)
+
+
+def _sixteen_bit_to_rgb(gray: np.ndarray) -> np.ndarray:
+    """16-bit gray ``[H, W]`` (0..65535) → uint8 RGB, 65535 / 257 = 255."""
+    scaled = np.rint(np.clip(gray.astype(np.float64), 0, 65535) / 257.0).astype(np.uint8)
+    return np.repeat(scaled[..., np.newaxis], 3, axis=-1)
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
@@ -112,19 +129,26 @@ def _array_image(array: np.ndarray, *, batch: bool) -> np.ndarray:
 def to_rgb_array(image: ImageInput) -> np.ndarray:
     """One image of any accepted kind → uint8 ``[H, W, 3]``.
 
+    Paths and ``bytes`` are decoded here with Pillow; files and PIL images
+    come out upright (their EXIF orientation applied).
+
     Raises:
-        TypeError: not an array, PIL image or path.
+        TypeError: not an array, PIL image, path or bytes.
         ValueError: wrong rank, channel count or value range.
-        OSError: a path that cannot be opened as an image.
+        OSError: a path or bytes that cannot be opened as an image.
     """
     if isinstance(image, (str, os.PathLike)):
         return _open_path(image)
+    if isinstance(image, bytes):
+        import io
+
+        return _open_path(io.BytesIO(image))
     if _is_pil_image(image):
         return _pil_to_rgb(image)
     if isinstance(image, np.ndarray):
         return _array_image(image, batch=False)
     raise TypeError(
-        f"an image must be a numpy array, a PIL image or a file path; got {type(image).__name__}"
+        f"an image must be a numpy array, a PIL image, a file path or a file's bytes; got {type(image).__name__}"
     )
 
 
@@ -189,19 +213,28 @@ def to_class_indices(class_index: Any, count: int) -> np.ndarray:
 
     Raises:
         TypeError: not None, an int or a sequence of ints.
-        ValueError: a length other than ``count``, or a value below -1.
+        ValueError: a length other than ``count``, or a value outside [-1, 2**31 - 1]
+            (the int32 the signature takes).
     """
     if class_index is None:
         return np.full(count, PREDICTED_CLASS, dtype=np.int32)
     if isinstance(class_index, bool):
         raise TypeError("class_index must be None, an int or a sequence of ints; got a bool")
     if isinstance(class_index, (int, np.integer)):
-        indices = np.full(count, int(class_index), dtype=np.int64)
-    else:
-        indices = _index_sequence(class_index, count)
-    if indices.size and indices.min() < PREDICTED_CLASS:
-        raise ValueError(f"class_index values must be >= 0, or -1 for the predicted class; got {indices.min()}")
+        _check_index_range(int(class_index), int(class_index))
+        return np.full(count, int(class_index), dtype=np.int32)
+    indices = _index_sequence(class_index, count)
+    if indices.size:
+        _check_index_range(int(indices.min()), int(indices.max()))
     return indices.astype(np.int32)
+
+
+def _check_index_range(low: int, high: int) -> None:
+    """Checked on the values as given, before the int32 cast could wrap them (2**32 - 1 → -1)."""
+    if low < PREDICTED_CLASS:
+        raise ValueError(f"class_index values must be >= 0, or -1 for the predicted class; got {low}")
+    if high > _INT32_MAX:
+        raise ValueError(f"class_index values must lie in [-1, {_INT32_MAX}] (the signature takes int32); got {high}")
 
 
 def _index_sequence(class_index: Any, count: int) -> np.ndarray:
@@ -213,4 +246,4 @@ def _index_sequence(class_index: Any, count: int) -> np.ndarray:
             f"class_index has {indices.size} values but {count} images were given; "
             "pass one per image, a single int, or None"
         )
-    return indices.astype(np.int64)
+    return indices

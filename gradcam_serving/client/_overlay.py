@@ -70,7 +70,8 @@ def overlay_heatmap(
     is resized (bilinear) to the image.
 
     Args:
-        image: the explained image (array, PIL image or path; as the client accepts).
+        image: the explained image (array, PIL image, path or file bytes; as the client accepts).
+            Paths and bytes are decoded here, upright (EXIF orientation applied).
         heatmap: ``[H, W]`` float in [0, 1], e.g. ``explanation.heatmap[i]``.
         colormap: a matplotlib colormap name.
         alpha: heatmap weight in [0, 1].

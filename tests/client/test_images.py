@@ -85,7 +85,8 @@ def test_other_channel_counts_and_ranks_are_refused() -> None:
     ],
 )
 def test_pil_images_of_any_mode_become_rgb(mode: str, expected: list) -> None:
-    image = Image.new(mode, (1, 1), {"RGBA": (90, 90, 90, 7), "RGB": (90, 90, 90)}.get(mode, 90))
+    fill = {"RGBA": (90, 90, 90, 7), "RGB": (90, 90, 90), "I;16": 90 * 257}.get(mode, 90)  # 16 bits scale down
+    image = Image.new(mode, (1, 1), fill)
     result = to_batch(image)
     assert result.shape == (1, 1, 1, 3)
     np.testing.assert_array_equal(result[0], expected)
@@ -128,8 +129,8 @@ def test_empty_and_unsupported_inputs_are_refused() -> None:
         to_batch(3)
     with pytest.raises(TypeError, match="got list"):
         to_batch([[1, 2, 3]])
-    with pytest.raises(TypeError, match="got bytes"):
-        to_batch(b"\x89PNG")
+    with pytest.raises(OSError):
+        to_batch(b"\x89PNG")  # bytes are decoded with Pillow, and these are no image
 
 
 @pytest.mark.parametrize(
@@ -159,3 +160,68 @@ def test_class_index_errors() -> None:
         to_class_indices([[1], [2], [3]], 3)
     with pytest.raises(TypeError, match="sequence of ints"):
         to_class_indices([0.5, 1.0, 2.0], 3)
+
+
+def test_class_indices_beyond_int32_are_refused_not_wrapped() -> None:
+    for too_big in (2**32 - 1, 2**31, np.uint32(2**32 - 1)):
+        with pytest.raises(ValueError, match=r"\[-1, 2147483647\]"):
+            to_class_indices(too_big, 2)
+    for too_big in ([0, 2**32 - 1], np.array([0, 2**32 - 1], dtype=np.uint32), np.array([2**63], dtype=np.uint64)):
+        with pytest.raises(ValueError, match=r"\[-1, 2147483647\]"):
+            to_class_indices(too_big, len(too_big))
+    np.testing.assert_array_equal(to_class_indices([2**31 - 1], 1), [2**31 - 1])
+
+
+def sixteen_bit_gradient() -> np.ndarray:
+    return np.linspace(0, 65535, 4 * 257, dtype=np.float64).round().astype(np.uint16).reshape(4, 257)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I"])
+def test_sixteen_bit_pil_images_are_scaled_not_clipped(mode: str) -> None:
+    gradient = sixteen_bit_gradient()
+    image = Image.fromarray(gradient).convert(mode) if mode == "I" else Image.fromarray(gradient)
+    assert image.mode == mode
+    result = to_rgb_array(image)
+    assert result.dtype == np.uint8 and result.shape == (4, 257, 3)
+    np.testing.assert_array_equal(result[..., 0], np.rint(gradient / 257.0).astype(np.uint8))
+    np.testing.assert_array_equal(result[..., 0], result[..., 2])
+
+
+def test_a_sixteen_bit_png_file_is_scaled_to_eight_bits(tmp_path: Path) -> None:
+    gradient = sixteen_bit_gradient()
+    path = tmp_path / "deep.png"
+    Image.fromarray(gradient).save(path)
+    with Image.open(path) as check:
+        assert check.mode.startswith("I")  # Pillow opens 16-bit PNGs as I or I;16
+    result = to_rgb_array(path)
+    assert result[0, 0, 0] == 0 and result[-1, -1, 0] == 255
+    assert len(np.unique(result[..., 0])) > 200  # a gradient, not a white image
+    np.testing.assert_array_equal(result[..., 1], np.rint(gradient / 257.0).astype(np.uint8))
+
+
+def jpeg_with_orientation(orientation: int, height: int = 8, width: int = 16) -> bytes:
+    """A stored ``height x width`` JPEG whose EXIF says how to display it (6: rotate 90° clockwise)."""
+    import io
+
+    stored = np.zeros((height, width, 3), dtype=np.uint8)
+    stored[:, : width // 2] = 255  # left half white in the stored orientation
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(stored).save(buffer, format="JPEG", quality=95, exif=exif)
+    return buffer.getvalue()
+
+
+def test_exif_orientation_is_applied_to_paths_bytes_and_pil_images(tmp_path: Path) -> None:
+    import io
+
+    data = jpeg_with_orientation(6)
+    path = tmp_path / "portrait.jpg"
+    path.write_bytes(data)
+    with Image.open(io.BytesIO(data)) as pil:
+        pil.load()
+        for image in (path, str(path), data, pil):
+            upright = to_rgb_array(image)
+            assert upright.shape == (16, 8, 3)  # 8x16 stored, rotated to 16x8 upright
+            # orientation 6: the stored left half (white) ends up on top
+            assert upright[:6].mean() > 200 and upright[-6:].mean() < 50

@@ -89,3 +89,16 @@ def test_save_overlay_writes_a_png_file(tmp_path: Path) -> None:
     assert written == tmp_path / "cam.png"
     with Image.open(written) as image:
         assert (image.format, image.mode, image.size) == ("PNG", "RGB", (9, 12))
+
+
+def test_file_bytes_are_accepted_like_the_client_accepts_them(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(gray_image()).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    heatmap = np.linspace(0, 1, 60, dtype=np.float32).reshape(6, 10)
+    expected = np.asarray(overlay_heatmap(gray_image(), heatmap))
+    np.testing.assert_array_equal(np.asarray(overlay_heatmap(data, heatmap)), expected)
+    assert overlay_png(data, heatmap) == overlay_png(gray_image(), heatmap)
+    written = save_overlay(data, heatmap, tmp_path / "cam.png")
+    with Image.open(written) as image:
+        np.testing.assert_array_equal(np.asarray(image), expected)
