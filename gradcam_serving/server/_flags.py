@@ -73,6 +73,10 @@ def build_parser(prog: str = "tensorflow_model_server") -> argparse.ArgumentPars
     flag("allow_version_labels_for_unavailable_models", False, "allow labels on versions not yet AVAILABLE")
     add("--tensorflow_intra_op_parallelism", type=int, default=0, help="Session intra-op threads (0 = auto)")
     add("--tensorflow_inter_op_parallelism", type=int, default=0, help="Session inter-op threads (0 = auto)")
+    add("--per_process_gpu_memory_fraction", type=float, default=0.0,
+        help="GPU memory share (checked, then ignored: this local server runs on the CPU)")
+    add("--tensorflow_session_config_file", default="",
+        help="text-format tensorflow.ConfigProto (checked; its GPU options are ignored on the CPU)")
     add("--grace_period_seconds", type=float, default=10.0, help="SIGTERM drain time for in-flight RPCs")
     add("--host", default="0.0.0.0", help="interface to bind (not a TF Serving flag)")
     return parser
@@ -91,6 +95,30 @@ def _rest_port(port: int, rest_api_port: int) -> int | None:
             "Skipped exporting HTTP/REST API.")
         return None
     return rest_api_port
+
+
+def _check_gpu_flags(args: argparse.Namespace) -> None:
+    """Accept the GPU flags a production command line carries, so one command works with either binary.
+
+    They are validated as TF Serving would, then ignored: the local server has no GPU.
+    """
+    if not 0.0 <= args.per_process_gpu_memory_fraction <= 1.0:
+        raise FlagError(f"argument --per_process_gpu_memory_fraction: must be in [0, 1], "
+                        f"got {args.per_process_gpu_memory_fraction}")
+    if args.tensorflow_session_config_file:
+        from google.protobuf import text_format
+        from tensorflow.core.protobuf import config_pb2
+
+        try:
+            with open(args.tensorflow_session_config_file, encoding="utf-8") as handle:
+                text_format.Parse(handle.read(), config_pb2.ConfigProto())
+        except (OSError, text_format.ParseError) as exc:
+            raise InvalidArgument(
+                f"Error parsing text-format tensorflow.ConfigProto from {args.tensorflow_session_config_file}: {exc}"
+            ) from exc
+    if args.per_process_gpu_memory_fraction or args.tensorflow_session_config_file:
+        logging.getLogger("gradcam_serving.server").info(
+            "GPU memory settings accepted and ignored: this local server runs on the CPU")
 
 
 def parse_flags(argv: Sequence[str] | None) -> ServerOptions:
@@ -113,6 +141,7 @@ def parse_flags(argv: Sequence[str] | None) -> ServerOptions:
     for name in ("port", "rest_api_port"):
         if getattr(args, name) > 65535:
             raise FlagError(f"argument --{name}: invalid value {getattr(args, name)}")
+    _check_gpu_flags(args)
     tags = tuple(t.strip() for t in args.saved_model_tags.split(",") if t.strip())
     if not tags:
         raise FlagError("argument --saved_model_tags: must name at least one tag")

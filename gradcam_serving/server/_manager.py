@@ -270,6 +270,11 @@ class ModelManager:
                                 "served as a 'specific' version in the servable's version policy, was not found "
                                 "in the file system")
         with self._lock:
+            # A failed version whose folder is gone is forgotten (TF drops finished, non-aspired
+            # servables), so a fixed copy renamed into place later is loaded again.
+            for gone in [v for v, r in model.versions.items() if r.state == State.END and r.error and v not in on_disk]:
+                del model.versions[gone]
+                model.paths.pop(gone, None)
             to_load = [
                 v for v in sorted(aspired, reverse=True)
                 if v not in model.versions

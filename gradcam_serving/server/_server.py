@@ -49,7 +49,11 @@ class ModelServer:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self.core = ServingCore(options)
-        self.core.start()
+        try:
+            self.core.start()
+        except BaseException:
+            self.core.stop()  # close the Sessions and batch threads of versions that did load
+            raise
         self._grpc = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=options.grpc_max_threads, thread_name_prefix="grpc"),
             options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)],

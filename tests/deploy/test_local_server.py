@@ -13,8 +13,6 @@ from gradcam_serving.server import create_server, parse_flags
 from gradcam_serving.server._flags import build_parser
 
 RPC_TIMEOUT = 20.0
-# Flags the real tensorflow_model_server takes that the local stand-in does not (GPU only).
-LOCAL_SERVER_LACKS = {"--per_process_gpu_memory_fraction", "--tensorflow_session_config_file"}
 
 
 def _local(options: DeploymentOptions, folder) -> tuple[DeploymentOptions, list[str]]:
@@ -43,13 +41,27 @@ def test_parse_flags_reads_the_generated_files(served, tmp_path):
     assert parsed.prometheus_path == "/monitoring/prometheus/metrics"
 
 
-def test_the_local_server_knows_every_flag_but_the_gpu_memory_ones(served):
+def test_the_local_server_knows_every_generated_flag_including_the_gpu_ones(served):
     flags = {
         *server_flags(dataclasses.replace(served, gpu_memory_fraction=0.5)),
         *server_flags(dataclasses.replace(served, allow_growth=True)),
     }
+    assert any(flag.startswith("--per_process_gpu_memory_fraction") for flag in flags)
+    assert any(flag.startswith("--tensorflow_session_config_file") for flag in flags)
     unknown = build_parser().parse_known_args(sorted(flags))[1]
-    assert {flag.split("=")[0] for flag in unknown} == LOCAL_SERVER_LACKS
+    assert unknown == []
+
+
+def test_the_gpu_flags_are_checked_like_tf_serving(served, tmp_path):
+    from gradcam_serving.server import FlagError, ServingError
+
+    _, flags = _local(dataclasses.replace(served, allow_growth=True), tmp_path)
+    parse_flags(flags)  # the generated session config parses
+    with pytest.raises(FlagError, match="per_process_gpu_memory_fraction: must be in"):
+        parse_flags([*flags, "--per_process_gpu_memory_fraction=1.5"])
+    (tmp_path / "session_config.pbtxt").write_text("gpu_options { no_such_field: 1 }")
+    with pytest.raises(ServingError, match="Error parsing text-format tensorflow.ConfigProto"):
+        parse_flags(flags)
 
 
 def test_the_local_server_serves_the_generated_config(served, tmp_path):
