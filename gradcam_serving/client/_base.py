@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -49,7 +50,9 @@ __all__ = [
     "NO_RETRY",
     "WAITABLE_ERRORS",
     "BaseExplainClient",
+    "Attempts",
     "Call",
+    "Deadline",
     "ReadinessPoll",
     "code_name",
     "delays_then_stop",
@@ -213,9 +216,9 @@ class BaseExplainClient:
 
     def _live_channel(self, grpc_module: ModuleType) -> Any:
         """The channel, created on first use from ``grpc`` or ``grpc.aio``."""
-        if self._state is ClientState.CLOSED:
-            raise RuntimeError(_CLOSED_MESSAGE)
-        with self._channel_lock:
+        with self._channel_lock:  # checked under the lock: a close() in between must not be undone
+            if self._state is ClientState.CLOSED:
+                raise RuntimeError(_CLOSED_MESSAGE)
             self._state = ClientState.OPENED
             if self._channel is None:
                 self._channel = self._new_channel(grpc_module)
@@ -223,7 +226,7 @@ class BaseExplainClient:
 
     def _new_channel(self, grpc_module: ModuleType) -> Any:
         """TLS when credentials were given; always the options of :func:`channel_options`."""
-        options = channel_options(self._options)
+        options = channel_options(self._options, self._retry)
         if self._credentials is None:
             return grpc_module.insecure_channel(self._target, options=options)
         return grpc_module.secure_channel(self._target, self._credentials, options=options)
@@ -235,10 +238,10 @@ class BaseExplainClient:
             channel, self._channel = self._channel, None
             return channel
 
-    def _deadline(self, timeout: TimeoutTypes | UseClientDefault) -> float:
-        if isinstance(timeout, UseClientDefault):
-            return self._timeout.seconds
-        return Timeout.of(timeout).seconds
+    def _deadline(self, timeout: TimeoutTypes | UseClientDefault, now: Callable[[], float] = time.monotonic) -> Deadline:
+        """The one deadline of a call, shared by its retries and its fallback."""
+        seconds = self._timeout.seconds if isinstance(timeout, UseClientDefault) else Timeout.of(timeout).seconds
+        return Deadline(seconds, now() + seconds, now)
 
     # -- requests ------------------------------------------------------------
 
@@ -403,4 +406,60 @@ def delays_then_stop(retry: Retry) -> Iterator[float | None]:
     """Each attempt's "wait before the next one"; ``None`` marks the last attempt."""
     yield from retry.delays()
     yield None
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a call must be done: ``seconds`` after it started, on the ``now`` clock."""
+
+    seconds: float
+    end: float
+    now: Callable[[], float]
+
+    def remaining(self) -> float:
+        return self.end - self.now()
+
+    def exceeded(self, attempts: int, cause: BaseException | None = None) -> DeadlineExceededError:
+        last = f"; last error: {code_name(cause)}" if isinstance(cause, grpc.RpcError) else ""
+        return DeadlineExceededError(
+            "DEADLINE_EXCEEDED", f"no time left of the call's {self.seconds:g} s deadline after {attempts} attempt(s){last}"
+        )
+
+
+class Attempts:
+    """Retry bookkeeping of one call; the clients only send and sleep.
+
+    Every attempt gets what is left of the call's :class:`Deadline`, so a
+    call with retries never outlasts its timeout. Usage (async awaits)::
+
+        attempts = Attempts(deadline, retry)
+        while True:
+            try: return decode(stub(request, timeout=attempts.budget()))
+            except grpc.RpcError as exc: sleep(attempts.pause_after(exc))
+    """
+
+    def __init__(self, deadline: Deadline, retry: Retry) -> None:
+        self._deadline = deadline
+        self._delays = delays_then_stop(retry)
+        self._count = 0
+
+    def budget(self) -> float:
+        """The timeout of the next attempt: the time the call has left."""
+        remaining = self._deadline.remaining()
+        if remaining <= 0:
+            raise self._deadline.exceeded(self._count)
+        self._count += 1
+        return remaining
+
+    def pause_after(self, exc: grpc.RpcError) -> float:
+        """The wait before retrying after ``exc``; re-raises it unless retryable.
+
+        Raises DeadlineExceededError (from ``exc``) when the wait would use up
+        the time left: a retry could not run anyway.
+        """
+        delay = next(self._delays)
+        raise_unless_retryable(exc, delay)
+        if delay >= self._deadline.remaining():  # type: ignore[operator]
+            raise self._deadline.exceeded(self._count, exc) from exc
+        return delay  # type: ignore[return-value]
 

@@ -12,13 +12,13 @@ import grpc
 from gradcam_serving.client._base import (
     NO_RETRY,
     WAITABLE_ERRORS,
+    Attempts,
     BaseExplainClient,
     Call,
+    Deadline,
     ReadinessPoll,
-    delays_then_stop,
     fallback_for,
     map_rpc_errors,
-    raise_unless_retryable,
     serialize,
 )
 from gradcam_serving.client._config import USE_CLIENT_DEFAULT, Retry, TimeoutTypes, UseClientDefault
@@ -179,25 +179,24 @@ class ExplainClient(BaseExplainClient):
 
     def _send(self, call: Call[T], timeout: _Timeout, retry: Retry | None = None) -> T:
         """Send one call; a ``*_bytes`` call on an export without it falls back once (``fallback_for``)."""
+        deadline = self._deadline(timeout)  # one deadline for the whole call, fallback included
         try:
-            return self._attempt(call, timeout, retry)
+            return self._attempt(call, deadline, retry)
         except FailedPreconditionError as exc:
             fallback = fallback_for(call, exc)
             if fallback is None:
                 raise
-        return self._attempt(fallback, timeout, retry)
+        return self._attempt(fallback, deadline, retry)
 
-    def _attempt(self, call: Call[T], timeout: _Timeout, retry: Retry | None = None) -> T:
-        """Send one call with its deadline, retrying UNAVAILABLE with backoff."""
-        deadline = self._deadline(timeout)
+    def _attempt(self, call: Call[T], deadline: Deadline, retry: Retry | None = None) -> T:
+        """Send one call within ``deadline``, retrying UNAVAILABLE with backoff while time is left."""
         stub = self._live_channel(grpc).unary_unary(
             call.method, request_serializer=serialize, response_deserializer=call.response_type.FromString
         )
+        attempts = Attempts(deadline, retry or self.retry)
         with map_rpc_errors():
-            for delay in delays_then_stop(retry or self.retry):
+            while True:
                 try:
-                    return call.decode(stub(call.request, timeout=deadline))
+                    return call.decode(stub(call.request, timeout=attempts.budget()))
                 except grpc.RpcError as exc:
-                    raise_unless_retryable(exc, delay)
-                time.sleep(delay)  # type: ignore[arg-type]
-        raise AssertionError("unreachable: the last attempt returns or raises")
+                    time.sleep(attempts.pause_after(exc))

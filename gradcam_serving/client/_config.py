@@ -24,13 +24,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Timeout:
-    """The deadline each RPC gets, in seconds.
+    """The deadline of each client call, in seconds.
 
     A value object rather than a bare float so the client default, a per-call
     override and "not passed" (:data:`USE_CLIENT_DEFAULT`) stay distinct.
     There is deliberately no "no deadline": a call without one can hang
-    forever on a stuck server, so every RPC gets a finite deadline. When an
-    ``UNAVAILABLE`` call is retried, each attempt gets the full deadline.
+    forever on a stuck server, so every RPC gets a finite deadline. The
+    deadline covers the whole call: when an ``UNAVAILABLE`` call is retried,
+    each attempt gets only the time left, and a retry whose backoff would
+    use up that time is not made (``DeadlineExceededError`` is raised).
 
     Example:
         >>> Timeout(30.0).seconds
@@ -70,7 +72,7 @@ class Retry:
     Only ``UNAVAILABLE`` is retried: it is the one code meaning "the request
     did not reach a working server" (connection refused, replica restarting),
     so repeating it is safe. Every other code is the server's answer and is
-    raised at once.
+    raised at once. Retries happen within the call's :class:`Timeout`.
 
     Attributes:
         retries: extra attempts after the first (0 disables retrying).
@@ -109,6 +111,10 @@ DEFAULT_RETRY = Retry()
 RetryTypes = Union[Retry, int]
 
 
+_MIN_RECONNECT_MS = 10
+"""Floor of the reconnect backoff, so ``Retry(backoff=0)`` cannot make the channel redial in a busy loop."""
+
+
 class ClientState(enum.Enum):
     """Lifecycle of a client; a closed client is never reused."""
 
@@ -117,7 +123,7 @@ class ClientState(enum.Enum):
     CLOSED = 3
 
 
-def channel_options(extra: tuple[tuple[str, Any], ...] = ()) -> list[tuple[str, Any]]:
+def channel_options(extra: tuple[tuple[str, Any], ...] = (), retry: Retry = DEFAULT_RETRY) -> list[tuple[str, Any]]:
     """gRPC channel arguments every client channel gets.
 
     * No message size caps: a batch of 32 float32 224x224 heatmaps is about
@@ -127,12 +133,22 @@ def channel_options(extra: tuple[tuple[str, Any], ...] = ()) -> list[tuple[str, 
       calls over every address (replica) the name resolves to, instead of
       pinning one connection as ``pick_first`` does.
 
+    * Reconnect backoff on the ``retry`` schedule: after a refused
+      connection gRPC waits ~1 s (growing to 120 s) before dialling again and
+      fails every RPC at once meanwhile, so retries spaced 0.1 + 0.2 + 0.4 s
+      would all hit the same broken connection and a restarted server would
+      never be reached. The channel redials after ``retry.backoff`` instead,
+      backing off up to ``retry.max_backoff``.
+
     ``extra`` options are added and replace defaults of the same name.
     """
+    initial_ms = max(_MIN_RECONNECT_MS, round(retry.backoff * 1000))
     options: dict[str, Any] = {
         "grpc.max_receive_message_length": -1,
         "grpc.max_send_message_length": -1,
         "grpc.lb_policy_name": "round_robin",
+        "grpc.initial_reconnect_backoff_ms": initial_ms,
+        "grpc.max_reconnect_backoff_ms": max(initial_ms, round(retry.max_backoff * 1000)),
     }
     options.update(extra)
     return list(options.items())

@@ -274,9 +274,9 @@ class Serving:
 
 
 def start_server(
-    backend: Backend, credentials: grpc.ServerCredentials | None = None
+    backend: Backend, credentials: grpc.ServerCredentials | None = None, port: int = 0
 ) -> tuple[grpc.Server, int]:
-    """Start the fake on ``127.0.0.1:0``; the server's own receive cap is lifted like TF Serving's."""
+    """Start the fake on ``127.0.0.1:port`` (a free one by default); its receive cap is lifted like TF Serving's."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=4),
         options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)],
@@ -284,9 +284,9 @@ def start_server(
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(FakePredictionService(backend), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(FakeModelService(backend), server)
     if credentials is None:
-        port = server.add_insecure_port("127.0.0.1:0")
+        port = server.add_insecure_port(f"127.0.0.1:{port}")
     else:
-        port = server.add_secure_port("127.0.0.1:0", credentials)
+        port = server.add_secure_port(f"127.0.0.1:{port}", credentials)
     assert port, "could not bind a loopback port"
     server.start()
     return server, port

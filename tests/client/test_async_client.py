@@ -142,3 +142,32 @@ def test_input_errors_are_raised_before_any_rpc(fake: Serving) -> None:
 
     asyncio.run(main())
     assert fake.backend.calls == []
+
+
+def test_the_timeout_bounds_the_whole_call_including_retries(fake: Serving) -> None:
+    fake.backend.failures = [UNAVAILABLE] * 10
+
+    async def main() -> None:
+        async with open_client(fake, timeout=0.3, retries=Retry(retries=5, backoff=0.2, multiplier=1.0)) as client:
+            with pytest.raises(DeadlineExceededError, match="0.3 s deadline after 2 attempt") as caught:
+                await client.predict(rgb_images(1))
+            assert isinstance(caught.value.__cause__, grpc.RpcError)
+
+    started = time.monotonic()
+    asyncio.run(main())
+    assert time.monotonic() - started < 0.3
+    assert fake.backend.methods() == ["Predict"] * 2
+
+
+def test_a_retry_gets_only_the_time_left(fake: Serving) -> None:
+    fake.backend.failures = [UNAVAILABLE]
+    fake.backend.delay = 1.0
+
+    async def main() -> None:
+        async with open_client(fake, timeout=0.4, retries=Retry(retries=1, backoff=0.2)) as client:
+            with pytest.raises(DeadlineExceededError):
+                await client.predict(rgb_images(1))
+
+    started = time.monotonic()
+    asyncio.run(main())
+    assert 0.35 < time.monotonic() - started < 0.55

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import grpc
@@ -387,3 +388,78 @@ def test_credentials_switch_to_tls(tls_serving) -> None:
     with ExplainClient(f"localhost:{port}", MODEL, retries=FAST_RETRY, timeout=2.0) as plaintext:
         with pytest.raises(UnavailableError):
             plaintext.predict(rgb_images(1))
+
+
+def test_default_retries_reach_a_server_that_starts_after_the_first_attempt() -> None:
+    """A restart: the first attempt is refused, the server is back 0.3 s later, within the default retries."""
+    port = closed_port()
+    backend = Backend()
+    servers: list = []
+
+    def start_later() -> None:
+        time.sleep(0.3)
+        servers.append(start_server(backend, port=port)[0])
+
+    starter = threading.Thread(target=start_later)
+    try:
+        with ExplainClient(f"127.0.0.1:{port}", MODEL) as client:  # default Retry: 0.1 + 0.2 + 0.4 s
+            starter.start()
+            started = time.monotonic()
+            assert client.predict(rgb_images(1)).label == ("rosé",)
+            assert time.monotonic() - started < 1.0
+    finally:
+        starter.join()
+        for server in servers:
+            server.stop(None)
+    assert backend.methods() == ["Predict"]
+
+
+class _CloseWhileWaiting:
+    """Stands in for ``_channel_lock``: the first ``with`` lets ``close()`` run first, as another thread could."""
+
+    def __init__(self, client: ExplainClient) -> None:
+        self.client = client
+        self.real = client._channel_lock
+
+    def __enter__(self) -> None:
+        self.client._channel_lock = self.real
+        self.client.close()  # the other thread wins the lock
+        self.real.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.real.release()
+
+
+def test_a_close_racing_the_first_call_is_not_undone(fake: Serving) -> None:
+    client = ExplainClient(fake.target, MODEL)
+    client._channel_lock = _CloseWhileWaiting(client)  # type: ignore[assignment]
+    with pytest.raises(RuntimeError, match="client has been closed"):
+        client.predict(rgb_images(1))
+    assert client.is_closed
+    assert client._channel is None  # no channel opened (and leaked) after close()
+    assert fake.backend.methods() == []
+
+
+def test_the_timeout_bounds_the_whole_call_including_retries(fake: Serving) -> None:
+    fake.backend.failures = [UNAVAILABLE] * 10
+    retry = Retry(retries=5, backoff=0.2, multiplier=1.0)  # 1 s of backoff alone
+    with ExplainClient(fake.target, MODEL, timeout=0.3, retries=retry) as client:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceededError, match="0.3 s deadline after 2 attempt") as caught:
+            client.predict(rgb_images(1))
+        elapsed = time.monotonic() - started
+    assert elapsed < 0.3
+    assert fake.backend.methods() == ["Predict"] * 2  # at 0 s and 0.2 s; a third would start past 0.3 s
+    assert isinstance(caught.value.__cause__, grpc.RpcError)
+    assert caught.value.__cause__.code() is grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_retry_gets_only_the_time_left(fake: Serving) -> None:
+    fake.backend.failures = [UNAVAILABLE]
+    fake.backend.delay = 1.0  # the retry reaches a slow server
+    with ExplainClient(fake.target, MODEL, timeout=0.4, retries=Retry(retries=1, backoff=0.2)) as client:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceededError):
+            client.predict(rgb_images(1))
+        elapsed = time.monotonic() - started
+    assert 0.35 < elapsed < 0.55  # not 0.2 s of backoff + a fresh 0.4 s

@@ -56,17 +56,26 @@ def test_retry_validation_names_the_argument(kwargs, message) -> None:
         Retry(**kwargs)
 
 
-def test_channel_options_lift_size_caps_and_balance_round_robin() -> None:
+def test_channel_options_lift_size_caps_balance_round_robin_and_reconnect_on_the_retry_schedule() -> None:
     options = dict(channel_options())
     assert options == {
         "grpc.max_receive_message_length": -1,
         "grpc.max_send_message_length": -1,
         "grpc.lb_policy_name": "round_robin",
+        "grpc.initial_reconnect_backoff_ms": 100,
+        "grpc.max_reconnect_backoff_ms": 2000,
     }
+
+
+def test_reconnect_backoff_follows_the_retry_policy_with_a_floor() -> None:
+    options = dict(channel_options(retry=Retry(backoff=0.25, max_backoff=5.0)))
+    assert (options["grpc.initial_reconnect_backoff_ms"], options["grpc.max_reconnect_backoff_ms"]) == (250, 5000)
+    options = dict(channel_options(retry=Retry(backoff=0.0, max_backoff=0.0)))
+    assert (options["grpc.initial_reconnect_backoff_ms"], options["grpc.max_reconnect_backoff_ms"]) == (10, 10)
 
 
 def test_extra_channel_options_replace_defaults_of_the_same_name() -> None:
     options = channel_options((("grpc.lb_policy_name", "pick_first"), ("grpc.primary_user_agent", "x")))
-    assert len(options) == 4
+    assert len(options) == 6
     assert dict(options)["grpc.lb_policy_name"] == "pick_first"
     assert dict(options)["grpc.primary_user_agent"] == "x"
