@@ -68,6 +68,8 @@ class VersionStatus:
     state: State
     error: ServingError | None = None
     servable: Servable | None = dataclasses.field(default=None, repr=False)
+    folder_gone: bool = False
+    """A failed version whose folder has since disappeared: loaded again if it comes back."""
 
 
 @dataclasses.dataclass
@@ -270,15 +272,16 @@ class ModelManager:
                                 "served as a 'specific' version in the servable's version policy, was not found "
                                 "in the file system")
         with self._lock:
-            # A failed version whose folder is gone is forgotten (TF drops finished, non-aspired
-            # servables), so a fixed copy renamed into place later is loaded again.
-            for gone in [v for v, r in model.versions.items() if r.state == State.END and r.error and v not in on_disk]:
-                del model.versions[gone]
-                model.paths.pop(gone, None)
+            # TF drops a finished, no longer aspired servable and loads it afresh if its folder comes
+            # back (the mid-copy case); status keeps showing the old failure meanwhile, as TF's monitor does.
+            for record in model.versions.values():
+                if record.state == State.END and record.error is not None and record.version not in on_disk:
+                    record.folder_gone = True
             to_load = [
                 v for v in sorted(aspired, reverse=True)
                 if v not in model.versions
-                or (model.versions[v].state == State.END and model.versions[v].error is None)
+                or (model.versions[v].state == State.END
+                    and (model.versions[v].error is None or model.versions[v].folder_gone))
             ]
         failures = []
         for version in to_load:
