@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from gradcam_serving.errors import GradcamServingError
+from gradcam_serving._cli_errors import errors_as_exit as _errors_as_exit
 
 __all__ = ["main"]
 
@@ -47,17 +47,6 @@ def _quiet_tensorflow() -> None:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-
-
-@contextmanager
-def _errors_as_exit() -> Iterator[None]:
-    """Turn our errors (and bad values) into one line on stderr and exit code 1."""
-    try:
-        yield
-    except (GradcamServingError, ValueError, OSError) as exc:
-        lines = [line for line in str(exc).strip().splitlines() if line.strip() and line.strip() != "in user code:"]
-        click.echo(f"error: {lines[0] if lines else type(exc).__name__}", err=True)
-        sys.exit(1)
 
 
 @contextmanager
