@@ -130,7 +130,7 @@ def _models(sources: list[tuple[str, Path]], container_base: str, versions: str,
 @click.option("--gpus", type=click.IntRange(min=0), default=1, show_default=True, help="GPUs per replica; 0 = CPU image.")
 @click.option("--gpu-memory-fraction", type=float, help="--per_process_gpu_memory_fraction for the server.")
 @click.option("--allow-growth", is_flag=True, help="Grow GPU memory on demand (writes session_config.pbtxt).")
-@click.option("--image-tag", default=DEFAULT_IMAGE_TAG, show_default=True, help="tensorflow/serving tag without -gpu.")
+@click.option("--image-tag", help=f"tensorflow/serving tag without -gpu (default: X.Y.0 of the TensorFlow that wrote the exports, else {DEFAULT_IMAGE_TAG}).")
 @click.option("--grpc-port", type=int, default=8500, show_default=True)
 @click.option("--rest-port", type=int, default=8501, show_default=True)
 @click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True)
@@ -157,7 +157,7 @@ def config_command(
     gpus: int,
     gpu_memory_fraction: float | None,
     allow_growth: bool,
-    image_tag: str,
+    image_tag: str | None,
     grpc_port: int,
     rest_port: int,
     replicas: int,

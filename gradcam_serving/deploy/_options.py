@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from gradcam_serving.deploy._image import check_image_tag, default_image_tag
 from gradcam_serving.errors import ConfigError
 from gradcam_serving.server import BatchingOptions, ModelConfig, VersionPolicy
 
@@ -28,7 +29,11 @@ __all__ = [
     "model_from_export",
 ]
 
-DEFAULT_IMAGE_TAG = "2.19.0"
+DEFAULT_IMAGE_TAG = "2.21.0"
+"""The tag for models without a local export to read: the TensorFlow this package exports with.
+
+With local exports the tag follows the TensorFlow that wrote them (``deploy._image``).
+"""
 
 GPU_BATCHING = BatchingOptions(
     max_batch_size=32,
@@ -191,6 +196,11 @@ class DeploymentOptions:
         batching: batching parameters; ``None`` disables batching.
         grpc_port / rest_port: the server's ports (TF Serving's 8500 / 8501).
         image_tag: ``tensorflow/serving`` tag without the ``-gpu`` suffix.
+            ``None`` (the default) picks ``X.Y.0`` of the newest TensorFlow
+            that wrote a served local export (:data:`DEFAULT_IMAGE_TAG`
+            without local exports). An older tag is refused when its op
+            registry lacks an op or attribute the exports use, and warned
+            about otherwise.
         gpus: GPUs per replica; 0 uses the CPU image and no GPU limits.
         gpu_memory_fraction: ``--per_process_gpu_memory_fraction``; ``None``
             lets TF take all GPU memory at start (its default).
@@ -219,7 +229,7 @@ class DeploymentOptions:
     batching: BatchingOptions | None = GPU_BATCHING
     grpc_port: int = 8500
     rest_port: int = 8501
-    image_tag: str = DEFAULT_IMAGE_TAG
+    image_tag: str = None  # type: ignore[assignment]  # resolved in __post_init__
     gpus: int = 1
     gpu_memory_fraction: float | None = None
     allow_growth: bool = False
@@ -239,6 +249,7 @@ class DeploymentOptions:
         _ = self.models_mount
         self._check_numbers()
         self._check_names()
+        self._check_image()
         if not self.config_dir.startswith("/") or not self.monitoring_path.startswith("/"):
             raise ValueError(
                 f"config_dir and monitoring_path must be absolute, got {self.config_dir!r}, {self.monitoring_path!r}"
@@ -288,8 +299,15 @@ class DeploymentOptions:
                 f"host_models_dir may hold only letters, digits and _ . / - (it goes into a shell script), "
                 f"got {self.host_models_dir!r}"
             )
-        if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", self.image_tag) or self.image_tag.endswith("-gpu"):
-            raise ValueError(f"image_tag must be a plain tag such as '2.19.0' (no '-gpu'), got {self.image_tag!r}")
+
+    def _check_image(self) -> None:
+        """Resolve the default tag from the exports, then check the tag against them (``deploy._image``)."""
+        if self.image_tag is None:
+            object.__setattr__(self, "image_tag", default_image_tag(self.models, DEFAULT_IMAGE_TAG))
+        tag = self.image_tag
+        if not isinstance(tag, str) or not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", tag) or tag.endswith("-gpu"):
+            raise ValueError(f"image_tag must be a plain tag such as '2.21.0' (no '-gpu'), got {tag!r}")
+        check_image_tag(tag, self.models)
 
     @property
     def image(self) -> str:
