@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gradcam_serving.deploy._image import check_image_tag, default_image_tag
+from gradcam_serving.deploy._tls import TlsOptions
 from gradcam_serving.errors import ConfigError
 from gradcam_serving.server import BatchingOptions, ModelConfig, VersionPolicy
 
@@ -223,6 +224,8 @@ class DeploymentOptions:
             appended. Default ``pvc://<models_pvc>``.
         kserve: also write ``kserve.yaml`` (one InferenceService per model;
             needs DNS-1035 model names).
+        tls: serve gRPC over TLS (or mTLS): writes ``ssl.config`` and adds
+            ``--ssl_config_file``, mounted from a Kubernetes Secret.
     """
 
     models: tuple[DeployedModel, ...]
@@ -243,6 +246,7 @@ class DeploymentOptions:
     host_models_dir: str = "./models"
     storage_uri_prefix: str | None = None
     kserve: bool = True
+    tls: TlsOptions | None = None
 
     def __post_init__(self) -> None:
         self._check_models()
@@ -314,6 +318,13 @@ class DeploymentOptions:
         """The ``tensorflow/serving`` image: the ``-gpu`` variant when GPUs are asked for."""
         suffix = "-gpu" if self.gpus else ""
         return f"tensorflow/serving:{self.image_tag}{suffix}"
+
+    @property
+    def tls_secret(self) -> str | None:
+        """The Kubernetes Secret holding ``ssl.config`` (``None`` without TLS)."""
+        if self.tls is None:
+            return None
+        return self.tls.secret_name or f"{self.app_name}-tls"
 
     @property
     def models_mount(self) -> str | None:

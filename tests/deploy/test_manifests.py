@@ -80,7 +80,7 @@ def test_kubernetes_has_configmap_gpu_deployment_and_headless_service(options):
     assert container["image"] == "tensorflow/serving:2.21.0-gpu"
     assert container["command"] == ["/usr/bin/tensorflow_model_server"]
     assert container["args"] == SERVER_FLAGS
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert {(p["name"], p["containerPort"]) for p in container["ports"]} == {("grpc", 8500), ("http", 8501)}
     assert {v["name"]: v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v} == {
         "config": "gradcam-serving-config"}
@@ -114,7 +114,7 @@ def test_kserve_inference_service_per_model(options):
     assert model["modelFormat"] == {"name": "tensorflow"}
     assert model["storageUri"] == "pvc://gradcam-models/shapes"
     assert model["runtimeVersion"] == "2.21.0-gpu"
-    assert model["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert model["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert model["ports"] == [{"containerPort": 9000, "name": "h2c", "protocol": "TCP"}]
 
 
@@ -137,7 +137,7 @@ def test_cpu_only_drops_gpu_image_and_limits(options):
 @pytest.mark.parametrize("gpus, replicas", [pytest.param(2, 3, id="2-gpus-3-replicas")])
 def test_gpu_count_and_replicas(options, gpus, replicas):
     changed = dataclasses.replace(options, gpus=gpus, replicas=replicas)
-    assert _container(changed)["resources"]["limits"]["nvidia.com/gpu"] == gpus
+    assert _container(changed)["resources"]["limits"]["nvidia.com/gpu"] == str(gpus)
     assert _kubernetes(changed)["Deployment"]["spec"]["replicas"] == replicas
 
 
