@@ -173,13 +173,16 @@ def _preprocessing(input_range: Any, mean: Any, std: Any) -> Any:
 
 def _serving_version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A TensorFlow release whose op registry is recorded (checked before the slow load)."""
+    if value is None:
+        return None
     _quiet_tensorflow()
     from gradcam_serving.exporter._compat import op_registry
 
     try:
-        return value if value is None or op_registry(value) else value
+        op_registry(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
+    return value
 
 
 @cli.command()
