@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from gradcam_serving.errors import GradcamServingError
+from gradcam_serving._cli_errors import errors_as_exit as _errors_as_exit
 
 __all__ = ["main"]
 
@@ -47,17 +47,6 @@ def _quiet_tensorflow() -> None:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-
-
-@contextmanager
-def _errors_as_exit() -> Iterator[None]:
-    """Turn our errors (and bad values) into one line on stderr and exit code 1."""
-    try:
-        yield
-    except (GradcamServingError, ValueError, OSError) as exc:
-        lines = [line for line in str(exc).strip().splitlines() if line.strip() and line.strip() != "in user code:"]
-        click.echo(f"error: {lines[0] if lines else type(exc).__name__}", err=True)
-        sys.exit(1)
 
 
 @contextmanager
@@ -182,14 +171,30 @@ def _preprocessing(input_range: Any, mean: Any, std: Any) -> Any:
     return Preprocessing(input_range=input_range or (0.0, 1.0))
 
 
+def _serving_version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A TensorFlow release whose op registry is recorded (checked before the slow load)."""
+    if value is None:
+        return None
+    _quiet_tensorflow()
+    from gradcam_serving.exporter._compat import op_registry
+
+    try:
+        op_registry(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
 @cli.command()
 @click.argument("export_dir", type=click.Path(exists=True, file_okay=False))
-def validate(export_dir: str) -> None:
+@click.option("--serving-version", callback=_serving_version, metavar="V",
+              help="Also check every op and attribute against TF Serving V's TensorFlow (2.15 ... 2.21).")
+def validate(export_dir: str, serving_version: str | None) -> None:
     """Check that TF Serving can load and run EXPORT_DIR (a version folder); exit 0 on pass, 1 on fail."""
     _quiet_tensorflow()
     from gradcam_serving.exporter import validate_export
 
-    report = validate_export(export_dir)
+    report = validate_export(export_dir, serving_version)
     click.echo(f"validating {report.export_dir}")
     for name, io in report.signatures.items():
         click.echo(f"  signature {name}")

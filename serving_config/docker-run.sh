@@ -13,7 +13,7 @@ exec docker run --rm \
   -v "$MODELS_DIR:/models:ro" \
   -v "$CONFIG_DIR:/config:ro" \
   --entrypoint /usr/bin/tensorflow_model_server \
-  tensorflow/serving:2.19.0-gpu \
+  tensorflow/serving:2.21.0-gpu \
   --port=8500 \
   --rest_api_port=8501 \
   --model_config_file=/config/models.config \

@@ -19,7 +19,6 @@ import grpc.aio
 from gradcam_serving.client._base import (
     NO_RETRY,
     WAITABLE_ERRORS,
-    Attempts,
     BaseExplainClient,
     Call,
     Deadline,
@@ -69,8 +68,7 @@ class AsyncExplainClient(BaseExplainClient):
 
     async def aclose(self) -> None:
         """Close the channel; the client cannot be used (or reopened) afterwards."""
-        channel = self._take_channel_for_close()
-        if channel is not None:
+        for channel in self._take_channels_for_close():
             await channel.close()
 
     async def predict(self, images: Images, *, timeout: _Timeout = USE_CLIENT_DEFAULT) -> Prediction:
@@ -128,14 +126,9 @@ class AsyncExplainClient(BaseExplainClient):
         return await self._attempt(fallback, deadline, retry)
 
     async def _attempt(self, call: Call[T], deadline: Deadline, retry: Retry | None = None) -> T:
-        """Send one call within ``deadline``, retrying UNAVAILABLE with backoff while time is left."""
-        stub = self._live_channel(grpc.aio).unary_unary(
+        """Send one call within what is left of ``deadline``; the channel's gRPC retry policy retries UNAVAILABLE."""
+        stub = self._live_channel(grpc.aio, retry).unary_unary(
             call.method, request_serializer=serialize, response_deserializer=call.response_type.FromString
         )
-        attempts = Attempts(deadline, retry or self.retry)
         with map_rpc_errors():
-            while True:
-                try:
-                    return call.decode(await stub(call.request, timeout=attempts.budget()))
-                except grpc.RpcError as exc:
-                    await asyncio.sleep(attempts.pause_after(exc))
+            return call.decode(await stub(call.request, timeout=deadline.budget()))

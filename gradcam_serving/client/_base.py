@@ -3,9 +3,10 @@
 :class:`BaseExplainClient` validates configuration, tracks the lifecycle and
 describes each RPC as a :class:`Call` (method path, request, response type,
 decoder; the numpy work lives in ``_codec``). The two subclasses only differ
-in how they send a ``Call``, sleep between retries and close the channel.
-Retry, error mapping, readiness bookkeeping and the choice between the uint8
-and the ``*_bytes`` signatures (with its fallback) are shared here too.
+in how they send a ``Call``, sleep between polls and close the channels.
+Retries are gRPC's own (the channel's service config, see ``_config``).
+Deadlines, error mapping, readiness bookkeeping and the choice between the
+uint8 and the ``*_bytes`` signatures (with its fallback) are shared here.
 """
 
 from __future__ import annotations
@@ -50,15 +51,12 @@ __all__ = [
     "NO_RETRY",
     "WAITABLE_ERRORS",
     "BaseExplainClient",
-    "Attempts",
     "Call",
     "Deadline",
     "ReadinessPoll",
     "code_name",
-    "delays_then_stop",
     "fallback_for",
     "map_rpc_errors",
-    "raise_unless_retryable",
     "serialize",
 ]
 
@@ -165,7 +163,7 @@ class BaseExplainClient:
         self._credentials = credentials
         self._options = tuple(options)
         self._state = ClientState.UNOPENED
-        self._channel: Any = None
+        self._channels: dict[Retry, Any] = {}  # one per retry policy: calls, and probes without retries
         self._channel_lock = threading.Lock()  # threads sharing a blocking client open one channel
 
     def __repr__(self) -> str:
@@ -214,29 +212,35 @@ class BaseExplainClient:
             raise RuntimeError("Cannot reopen a client instance, once it has been closed.")
         self._state = ClientState.OPENED
 
-    def _live_channel(self, grpc_module: ModuleType) -> Any:
-        """The channel, created on first use from ``grpc`` or ``grpc.aio``."""
+    def _live_channel(self, grpc_module: ModuleType, retry: Retry | None = None) -> Any:
+        """The channel retrying as ``retry`` (default: the client's), created on first use.
+
+        gRPC sets retries per channel, not per call, so the readiness probes,
+        which must see each answer, get a second channel without retries
+        (:data:`NO_RETRY`), opened only if ``wait_until_ready`` is used.
+        """
+        retry = retry or self._retry
         with self._channel_lock:  # checked under the lock: a close() in between must not be undone
             if self._state is ClientState.CLOSED:
                 raise RuntimeError(_CLOSED_MESSAGE)
             self._state = ClientState.OPENED
-            if self._channel is None:
-                self._channel = self._new_channel(grpc_module)
-            return self._channel
+            if retry not in self._channels:
+                self._channels[retry] = self._new_channel(grpc_module, retry)
+            return self._channels[retry]
 
-    def _new_channel(self, grpc_module: ModuleType) -> Any:
+    def _new_channel(self, grpc_module: ModuleType, retry: Retry) -> Any:
         """TLS when credentials were given; always the options of :func:`channel_options`."""
-        options = channel_options(self._options, self._retry)
+        options = channel_options(self._options, retry)
         if self._credentials is None:
             return grpc_module.insecure_channel(self._target, options=options)
         return grpc_module.secure_channel(self._target, self._credentials, options=options)
 
-    def _take_channel_for_close(self) -> Any:
-        """Mark closed and hand over the channel (or ``None``) for the I/O side to close."""
+    def _take_channels_for_close(self) -> list[Any]:
+        """Mark closed and hand over the open channels for the I/O side to close."""
         with self._channel_lock:
             self._state = ClientState.CLOSED
-            channel, self._channel = self._channel, None
-            return channel
+            channels, self._channels = list(self._channels.values()), {}
+            return channels
 
     def _deadline(self, timeout: TimeoutTypes | UseClientDefault, now: Callable[[], float] = time.monotonic) -> Deadline:
         """The one deadline of a call, shared by its retries and its fallback."""
@@ -396,18 +400,6 @@ def serialize(message: Any) -> bytes:
     return message.SerializeToString()
 
 
-def raise_unless_retryable(exc: grpc.RpcError, delay: float | None) -> None:
-    """Re-raise ``exc`` unless it is UNAVAILABLE and a retry (``delay``) is left."""
-    if delay is None or code_name(exc) != "UNAVAILABLE":
-        raise exc
-
-
-def delays_then_stop(retry: Retry) -> Iterator[float | None]:
-    """Each attempt's "wait before the next one"; ``None`` marks the last attempt."""
-    yield from retry.delays()
-    yield None
-
-
 @dataclass(frozen=True)
 class Deadline:
     """When a call must be done: ``seconds`` after it started, on the ``now`` clock."""
@@ -419,47 +411,13 @@ class Deadline:
     def remaining(self) -> float:
         return self.end - self.now()
 
-    def exceeded(self, attempts: int, cause: BaseException | None = None) -> DeadlineExceededError:
-        last = f"; last error: {code_name(cause)}" if isinstance(cause, grpc.RpcError) else ""
-        return DeadlineExceededError(
-            "DEADLINE_EXCEEDED", f"no time left of the call's {self.seconds:g} s deadline after {attempts} attempt(s){last}"
-        )
-
-
-class Attempts:
-    """Retry bookkeeping of one call; the clients only send and sleep.
-
-    Every attempt gets what is left of the call's :class:`Deadline`, so a
-    call with retries never outlasts its timeout. Usage (async awaits)::
-
-        attempts = Attempts(deadline, retry)
-        while True:
-            try: return decode(stub(request, timeout=attempts.budget()))
-            except grpc.RpcError as exc: sleep(attempts.pause_after(exc))
-    """
-
-    def __init__(self, deadline: Deadline, retry: Retry) -> None:
-        self._deadline = deadline
-        self._delays = delays_then_stop(retry)
-        self._count = 0
-
     def budget(self) -> float:
-        """The timeout of the next attempt: the time the call has left."""
-        remaining = self._deadline.remaining()
-        if remaining <= 0:
-            raise self._deadline.exceeded(self._count)
-        self._count += 1
-        return remaining
+        """The gRPC timeout of the next request: the time the call has left.
 
-    def pause_after(self, exc: grpc.RpcError) -> float:
-        """The wait before retrying after ``exc``; re-raises it unless retryable.
-
-        Raises DeadlineExceededError (from ``exc``) when the wait would use up
-        the time left: a retry could not run anyway.
+        gRPC's retries of that request run within it; a fallback request
+        (``*_bytes`` to uint8) gets only what the first one left over.
         """
-        delay = next(self._delays)
-        raise_unless_retryable(exc, delay)
-        if delay >= self._deadline.remaining():  # type: ignore[operator]
-            raise self._deadline.exceeded(self._count, exc) from exc
-        return delay  # type: ignore[return-value]
-
+        remaining = self.remaining()
+        if remaining <= 0:
+            raise DeadlineExceededError("DEADLINE_EXCEEDED", f"no time left of the call's {self.seconds:g} s deadline")
+        return remaining

@@ -12,7 +12,6 @@ import grpc
 from gradcam_serving.client._base import (
     NO_RETRY,
     WAITABLE_ERRORS,
-    Attempts,
     BaseExplainClient,
     Call,
     Deadline,
@@ -40,7 +39,7 @@ class ExplainClient(BaseExplainClient):
 
     Speaks TF Serving's gRPC API (TF Serving itself or the project's local
     server) without importing TensorFlow. Every call gets a deadline, retries
-    only ``UNAVAILABLE`` with exponential backoff, and raises
+    only ``UNAVAILABLE`` (gRPC's retry policy, jittered backoff), and raises
     :class:`gradcam_serving.errors.RpcError` subclasses on failure.
 
     Configuration is documented on ``__init__`` (shared with :class:`AsyncExplainClient`).
@@ -66,8 +65,7 @@ class ExplainClient(BaseExplainClient):
 
     def close(self) -> None:
         """Close the channel. The client cannot be used (or reopened) afterwards."""
-        channel = self._take_channel_for_close()
-        if channel is not None:
+        for channel in self._take_channels_for_close():
             channel.close()
 
     def predict(self, images: Images, *, timeout: _Timeout = USE_CLIENT_DEFAULT) -> Prediction:
@@ -189,14 +187,9 @@ class ExplainClient(BaseExplainClient):
         return self._attempt(fallback, deadline, retry)
 
     def _attempt(self, call: Call[T], deadline: Deadline, retry: Retry | None = None) -> T:
-        """Send one call within ``deadline``, retrying UNAVAILABLE with backoff while time is left."""
-        stub = self._live_channel(grpc).unary_unary(
+        """Send one call within what is left of ``deadline``; the channel's gRPC retry policy retries UNAVAILABLE."""
+        stub = self._live_channel(grpc, retry).unary_unary(
             call.method, request_serializer=serialize, response_deserializer=call.response_type.FromString
         )
-        attempts = Attempts(deadline, retry or self.retry)
         with map_rpc_errors():
-            while True:
-                try:
-                    return call.decode(stub(call.request, timeout=attempts.budget()))
-                except grpc.RpcError as exc:
-                    time.sleep(attempts.pause_after(exc))
+            return call.decode(stub(call.request, timeout=deadline.budget()))

@@ -13,48 +13,18 @@ from typing import Any
 
 import numpy as np
 
+from gradcam_serving import _dtypes
 from gradcam_serving.client import _wire
 
 __all__ = ["array_to_tensor", "dtype_name", "shape_from_proto", "strings_to_tensor", "tensor_to_array"]
 
-_DT = _wire.DataType.values_by_name
-
-_NUMPY_BY_DT: dict[int, np.dtype] = {
-    _DT[name].number: np.dtype(code).newbyteorder("<")
-    for name, code in {
-        "DT_FLOAT": "f4", "DT_DOUBLE": "f8", "DT_HALF": "f2",
-        "DT_INT8": "i1", "DT_INT16": "i2", "DT_INT32": "i4", "DT_INT64": "i8",
-        "DT_UINT8": "u1", "DT_UINT16": "u2", "DT_UINT32": "u4", "DT_UINT64": "u8",
-        "DT_BOOL": "?", "DT_COMPLEX64": "c8", "DT_COMPLEX128": "c16",
-    }.items()
-}  # fmt: skip
+# One table for the client and the server (gradcam_serving._dtypes); numpy has no string or bfloat16.
+_NUMPY_BY_DT: dict[int, np.dtype] = {dtype.enum: np.dtype(dtype.numpy) for dtype in _dtypes.DTYPES if dtype.numpy}
 _DT_BY_NUMPY: dict[np.dtype, int] = {dtype.newbyteorder("="): dt for dt, dtype in _NUMPY_BY_DT.items()}
-DT_STRING = _DT["DT_STRING"].number
-
-# Which typed field carries the values of each dtype (tensor.proto comments).
-_TYPED_FIELD: dict[int, str] = {
-    _DT[name].number: field
-    for name, field in {
-        "DT_FLOAT": "float_val", "DT_DOUBLE": "double_val", "DT_HALF": "half_val",
-        "DT_INT8": "int_val", "DT_INT16": "int_val",
-        "DT_INT32": "int_val", "DT_UINT8": "int_val", "DT_UINT16": "int_val",
-        "DT_INT64": "int64_val", "DT_UINT32": "uint32_val", "DT_UINT64": "uint64_val",
-        "DT_BOOL": "bool_val", "DT_COMPLEX64": "scomplex_val", "DT_COMPLEX128": "dcomplex_val",
-        "DT_STRING": "string_val",
-    }.items()
-}  # fmt: skip
-
-# The names tf.DType uses, so metadata reads like TensorFlow's own output.
-_TF_NAMES = {"DT_FLOAT": "float32", "DT_DOUBLE": "float64", "DT_HALF": "float16"}
-
-
-def dtype_name(dt: int) -> str:
-    """``DT_UINT8`` (as a number) → ``"uint8"``, the name ``tf.DType`` uses."""
-    try:
-        name = _wire.DataType.values_by_number[dt].name
-    except KeyError:
-        return f"unknown({dt})"
-    return _TF_NAMES.get(name, name.removeprefix("DT_").lower())
+DT_STRING = _wire.DataType.values_by_name["DT_STRING"].number
+_TYPED_FIELD: dict[int, str] = {dtype.enum: dtype.field for dtype in _dtypes.DTYPES}
+dtype_name = _dtypes.dtype_name
+"""``DT_UINT8`` (as a number) -> ``"uint8"``, the name ``tf.DType`` uses (``"unknown(N)"`` otherwise)."""
 
 
 def shape_from_proto(shape: Any) -> tuple[int | None, ...] | None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
 
+from gradcam_serving._dtypes import DATA_TYPE_NAMES
+
 __all__ = [
     "GET_MODEL_METADATA_METHOD",
     "GET_MODEL_STATUS_METHOD",
@@ -68,14 +70,7 @@ _SCALARS = {
     "double": _FDP.TYPE_DOUBLE,
 }
 
-# tensorflow/core/framework/types.proto (the non-reference values).
-_DATA_TYPES = (
-    "DT_INVALID DT_FLOAT DT_DOUBLE DT_INT32 DT_UINT8 DT_INT16 DT_INT8 DT_STRING DT_COMPLEX64 "
-    "DT_INT64 DT_BOOL DT_QINT8 DT_QUINT8 DT_QINT32 DT_BFLOAT16 DT_QINT16 DT_QUINT16 DT_UINT16 "
-    "DT_COMPLEX128 DT_HALF DT_RESOURCE DT_VARIANT DT_UINT32 DT_UINT64 DT_FLOAT8_E5M2 "
-    "DT_FLOAT8_E4M3FN DT_FLOAT8_E4M3FNUZ DT_FLOAT8_E4M3B11FNUZ DT_FLOAT8_E5M2FNUZ DT_INT4 "
-    "DT_UINT4 DT_INT2 DT_UINT2 DT_FLOAT4_E2M1FN"
-).split()
+_DATA_TYPES = DATA_TYPE_NAMES  # tensorflow/core/framework/types.proto, shared with the server
 
 # tensorflow/core/protobuf/error_codes.proto (tensorflow.error.Code).
 _ERROR_CODES = (

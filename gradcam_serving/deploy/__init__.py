@@ -4,9 +4,10 @@ From local exports ``BASE/NAME/VERSION`` this generates, for the real GPU
 ``tensorflow_model_server`` (and accepted by the local stand-in):
 
 * ``models.config`` (``ModelServerConfig``), ``batching_parameters.txt``
-  (``BatchingParameters``), ``monitoring.config`` (``MonitoringConfig``) and,
-  with ``allow_growth``, ``session_config.pbtxt`` (``ConfigProto``), all printed
-  from the protos the server parses;
+  (``BatchingParameters``), ``monitoring.config`` (``MonitoringConfig``),
+  with ``allow_growth`` ``session_config.pbtxt`` (``ConfigProto``) and with
+  ``tls`` ``ssl.config`` (``SSLConfig``), all printed from the protos the
+  server parses;
 * ``docker-run.sh``, ``kubernetes.yaml`` (ConfigMap, GPU Deployment, headless
   Service for client-side gRPC load balancing) and ``kserve.yaml``;
 * a ``README.md`` on how to use them.
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 from gradcam_serving.deploy._cli import config_command, parse_labels, parse_version_policy, powers_of_two_up_to
 from gradcam_serving.deploy._files import config_files, render_files, write_deployment, write_files
-from gradcam_serving.deploy._manifests import docker_run_argv, grpc_target, server_flags
+from gradcam_serving.deploy._manifests import docker_run_argv, grpc_target, server_flags, tls_secret_command
 from gradcam_serving.deploy._options import (
     DEFAULT_IMAGE_TAG,
     GPU_BATCHING,
@@ -36,12 +37,14 @@ from gradcam_serving.deploy._options import (
     local_versions,
     model_from_export,
 )
+from gradcam_serving.deploy._tls import TlsOptions
 
 __all__ = [
     "DEFAULT_IMAGE_TAG",
     "GPU_BATCHING",
     "DeployedModel",
     "DeploymentOptions",
+    "TlsOptions",
     "config_command",
     "config_files",
     "docker_run_argv",
@@ -53,6 +56,7 @@ __all__ = [
     "powers_of_two_up_to",
     "render_files",
     "server_flags",
+    "tls_secret_command",
     "write_deployment",
     "write_files",
 ]

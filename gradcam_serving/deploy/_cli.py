@@ -13,8 +13,10 @@ from pathlib import Path
 
 import click
 
+from gradcam_serving._cli_errors import errors_as_exit
 from gradcam_serving.deploy._files import render_files, write_files
 from gradcam_serving.deploy._options import DEFAULT_IMAGE_TAG, DeployedModel, DeploymentOptions, model_from_export
+from gradcam_serving.deploy._tls import TlsOptions
 from gradcam_serving.server import BatchingOptions, VersionPolicy
 
 __all__ = ["config_command", "parse_labels", "parse_version_policy", "powers_of_two_up_to"]
@@ -112,6 +114,15 @@ def _models(sources: list[tuple[str, Path]], container_base: str, versions: str,
     )
 
 
+def _tls(key: str | None, cert: str | None, ca: str | None, verify: bool, secret: str | None) -> TlsOptions | None:
+    """``--ssl-*`` options -> :class:`TlsOptions`; none of them means plaintext gRPC."""
+    if not (key or cert or ca or verify or secret):
+        return None
+    if not (key and cert):
+        raise ValueError("TLS needs both --ssl-server-key and --ssl-server-cert")
+    return TlsOptions.from_files(key, cert, ca, client_verify=verify, secret_name=secret)
+
+
 @click.command("config")
 @click.argument("model_dirs", nargs=-1, required=True, metavar="MODEL_DIR|NAME=PATH...")
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Folder to write the files into.")
@@ -129,7 +140,7 @@ def _models(sources: list[tuple[str, Path]], container_base: str, versions: str,
 @click.option("--gpus", type=click.IntRange(min=0), default=1, show_default=True, help="GPUs per replica; 0 = CPU image.")
 @click.option("--gpu-memory-fraction", type=float, help="--per_process_gpu_memory_fraction for the server.")
 @click.option("--allow-growth", is_flag=True, help="Grow GPU memory on demand (writes session_config.pbtxt).")
-@click.option("--image-tag", default=DEFAULT_IMAGE_TAG, show_default=True, help="tensorflow/serving tag without -gpu.")
+@click.option("--image-tag", help=f"tensorflow/serving tag without -gpu (default: X.Y.0 of the TensorFlow that wrote the exports, else {DEFAULT_IMAGE_TAG}).")
 @click.option("--grpc-port", type=int, default=8500, show_default=True)
 @click.option("--rest-port", type=int, default=8501, show_default=True)
 @click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True)
@@ -139,6 +150,11 @@ def _models(sources: list[tuple[str, Path]], container_base: str, versions: str,
 @click.option("--host-models-dir", help="Host folder docker-run.sh mounts (default: the models' common parent).")
 @click.option("--storage-uri-prefix", help="KServe storageUri prefix (default pvc://<models-pvc>).")
 @click.option("--kserve/--no-kserve", default=True, show_default=True, help="Write kserve.yaml.")
+@click.option("--ssl-server-key", type=click.Path(exists=True, dir_okay=False), help="Serve gRPC over TLS: the server's PEM key.")
+@click.option("--ssl-server-cert", type=click.Path(exists=True, dir_okay=False), help="The server's PEM certificate (with --ssl-server-key).")
+@click.option("--ssl-custom-ca", type=click.Path(exists=True, dir_okay=False), help="PEM CA that signs client certificates.")
+@click.option("--ssl-client-verify", is_flag=True, help="mTLS: require a client certificate signed by --ssl-custom-ca.")
+@click.option("--tls-secret", help="Kubernetes Secret holding ssl.config (default <app-name>-tls).")
 def config_command(
     model_dirs: tuple[str, ...],
     output: str | None,
@@ -156,7 +172,7 @@ def config_command(
     gpus: int,
     gpu_memory_fraction: float | None,
     allow_growth: bool,
-    image_tag: str,
+    image_tag: str | None,
     grpc_port: int,
     rest_port: int,
     replicas: int,
@@ -166,15 +182,18 @@ def config_command(
     host_models_dir: str | None,
     storage_uri_prefix: str | None,
     kserve: bool,
+    ssl_server_key: str | None,
+    ssl_server_cert: str | None,
+    ssl_custom_ca: str | None,
+    ssl_client_verify: bool,
+    tls_secret: str | None,
 ) -> None:
     """Write TF Serving config files and Docker/Kubernetes/KServe manifests for exported models.
 
     Each MODEL_DIR is a local export folder BASE/NAME holding numeric version
     folders; NAME=PATH names it explicitly.
     """
-    from gradcam_serving.cli import _errors_as_exit
-
-    with _errors_as_exit():
+    with errors_as_exit():
         if output is None and not print_files:
             raise ValueError("give --output DIR, --print, or both")
         sources = _model_sources(model_dirs, name)
@@ -196,6 +215,7 @@ def config_command(
             host_models_dir=host_models_dir or _common_parent([path for _, path in sources]),
             storage_uri_prefix=storage_uri_prefix,
             kserve=kserve,
+            tls=_tls(ssl_server_key, ssl_server_cert, ssl_custom_ca, ssl_client_verify, tls_secret),
         )
         files = render_files(options)
         written = write_files(files, output) if output is not None else []

@@ -20,6 +20,7 @@ from gradcam_serving.deploy._manifests import (
     grpc_target,
     kserve_yaml,
     kubernetes_yaml,
+    tls_secret_command,
 )
 from gradcam_serving.deploy._options import DeploymentOptions
 from gradcam_serving.deploy._protos import (
@@ -27,7 +28,9 @@ from gradcam_serving.deploy._protos import (
     model_server_config_text,
     monitoring_config_text,
     session_config_text,
+    ssl_config_text,
 )
+from gradcam_serving.deploy._tls import SSL_CONFIG_FILE
 from gradcam_serving.server import BatchingOptions
 
 __all__ = ["config_files", "render_files", "write_deployment", "write_files"]
@@ -63,13 +66,17 @@ def render_files(options: DeploymentOptions) -> dict[str, str]:
     }
     if options.kserve:
         manifests[KSERVE_FILE] = kserve_yaml(options)
+    if options.tls is not None:  # not a config file: the ConfigMap must not carry its private key
+        manifests[SSL_CONFIG_FILE] = ssl_config_text(options.tls)
     return {**files, **manifests, README_FILE: readme_text(options, [*files, *manifests])}
 
 
 def write_files(files: dict[str, str], output: str | os.PathLike[str]) -> list[Path]:
     """Write ``files`` into ``output`` (created if needed), each atomically.
 
-    ``docker-run.sh`` is made executable. Other files in ``output`` are left alone.
+    ``docker-run.sh`` is made executable and ``ssl.config`` (it holds the
+    server's private key) readable by its owner only. Other files in
+    ``output`` are left alone.
     """
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
@@ -77,9 +84,13 @@ def write_files(files: dict[str, str], output: str | os.PathLike[str]) -> list[P
     for name, text in files.items():
         target = folder / name
         temporary = folder / f".{name}.tmp"
+        temporary.touch(mode=0o600)
+        temporary.chmod(0o600)  # no window in which the key is world-readable
         temporary.write_text(text, encoding="utf-8")
         if name.endswith(".sh"):
             temporary.chmod(0o755)
+        elif name != SSL_CONFIG_FILE:
+            temporary.chmod(0o644)
         os.replace(temporary, target)
         written.append(target)
     return written
@@ -103,6 +114,8 @@ def readme_text(options: DeploymentOptions, names: list[str]) -> str:
         sections.append(_readme_kserve())
     if options.batching is not None:
         sections.append(_readme_batching(options.batching))
+    if options.tls is not None:
+        sections.append(_readme_tls(options))
     sections.append(_readme_local_check(options))
     return "\n\n".join("\n".join(section) for section in sections) + "\n"
 
@@ -117,6 +130,7 @@ def _readme_files(options: DeploymentOptions, names: list[str]) -> list[str]:
         DOCKER_SCRIPT: f"`docker run` of `{options.image}` with these files",
         KUBERNETES_FILE: "ConfigMap (the config files), Deployment and headless Service",
         KSERVE_FILE: "one KServe InferenceService per model (gRPC on port 9000)",
+        SSL_CONFIG_FILE: "gRPC TLS: server key and certificate, client CA (`--ssl_config_file`); secret, mode 0600",
     }
     return [
         "# TF Serving deployment",
@@ -179,6 +193,27 @@ def _readme_batching(batching: BatchingOptions) -> list[str]:
         "Batching also wraps `explain`.",
         "Clients should send images of one size: requests of different sizes are not padded",
         "(`pad_variable_length_inputs` is off, since zero padding would change what the in-graph resize sees).",
+    ]
+
+
+def _readme_tls(options: DeploymentOptions) -> list[str]:
+    tls = options.tls
+    assert tls is not None
+    mode = "mTLS: clients must present a certificate signed by `custom_ca`" if tls.client_verify else "TLS"
+    client_cert = ", private_key=KEY, certificate_chain=CERT" if tls.client_verify else ""
+    return [
+        "## TLS",
+        "",
+        f"gRPC on port {options.grpc_port} serves {mode} (`--ssl_config_file={tls.config_path}`); REST stays HTTP.",
+        f"`{SSL_CONFIG_FILE}` holds the server's private key: keep it out of version control.",
+        f"`docker-run.sh` mounts it at `{tls.config_path}`; on Kubernetes it comes from the Secret",
+        f"`{options.tls_secret}` (not the ConfigMap), created with",
+        "",
+        f"    {tls_secret_command(options)}",
+        "",
+        "KServe ignores it (its TF Serving runtime sets the flags; TLS belongs to the mesh there).",
+        "Clients: `ExplainClient(target, model, credentials=grpc.ssl_channel_credentials(root_certificates=CA"
+        + client_cert + "))`.",
     ]
 
 

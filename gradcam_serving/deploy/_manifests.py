@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gradcam_serving.deploy._options import DeploymentOptions
+from gradcam_serving.deploy._tls import SSL_CONFIG_FILE
 
 __all__ = [
     "BATCHING_FILE",
@@ -27,6 +28,7 @@ __all__ = [
     "kserve_yaml",
     "kubernetes_yaml",
     "server_flags",
+    "tls_secret_command",
 ]
 
 MODELS_CONFIG_FILE = "models.config"
@@ -55,6 +57,8 @@ def server_flags(options: DeploymentOptions) -> list[str]:
         flags.append(f"--per_process_gpu_memory_fraction={options.gpu_memory_fraction}")
     if options.allow_growth:
         flags.append(f"--tensorflow_session_config_file={config}/{SESSION_CONFIG_FILE}")
+    if options.tls is not None:
+        flags.append(f"--ssl_config_file={options.tls.config_path}")
     return flags
 
 
@@ -72,6 +76,8 @@ def _docker_run_groups(options: DeploymentOptions) -> list[list[str]]:
     if options.models_mount is not None:
         groups.append(["-v", f"$MODELS_DIR:{options.models_mount}:ro"])
     groups.append(["-v", f"$CONFIG_DIR:{options.config_dir}:ro"])
+    if options.tls is not None:  # the key stays out of the config folder mount's ConfigMap twin
+        groups.append(["-v", f"$CONFIG_DIR/{SSL_CONFIG_FILE}:{options.tls.config_path}:ro"])
     # The image's entrypoint script adds its own --port/--model_name flags, so
     # the binary is called directly and every flag is ours.
     groups += [["--entrypoint", SERVER_BINARY], [options.image]]
@@ -140,8 +146,10 @@ def _container(options: DeploymentOptions) -> dict[str, Any]:
     }
     if options.models_mount is not None:
         container["volumeMounts"].insert(0, {"name": "models", "mountPath": options.models_mount, "readOnly": True})
+    if options.tls is not None:
+        container["volumeMounts"].append({"name": "tls", "mountPath": options.tls.mount_dir, "readOnly": True})
     if options.gpus:
-        container["resources"] = {"limits": {_GPU: options.gpus}}
+        container["resources"] = {"limits": {_GPU: str(options.gpus)}}  # a Quantity: a string in the API
     return container
 
 
@@ -149,6 +157,8 @@ def _deployment(options: DeploymentOptions) -> dict[str, Any]:
     volumes: list[dict[str, Any]] = [{"name": "config", "configMap": {"name": f"{options.app_name}-config"}}]
     if options.models_mount is not None:
         volumes.insert(0, {"name": "models", "persistentVolumeClaim": {"claimName": options.models_pvc, "readOnly": True}})
+    if options.tls_secret is not None:  # ssl.config holds the private key: a Secret, readable by its owner only
+        volumes.append({"name": "tls", "secret": {"secretName": options.tls_secret, "defaultMode": 0o400}})
     pod: dict[str, Any] = {"containers": [_container(options)], "volumes": volumes}
     if options.gpus:
         pod["tolerations"] = [{"key": _GPU, "operator": "Exists", "effect": "NoSchedule"}]
@@ -200,6 +210,27 @@ def _dump(documents: list[dict[str, Any]]) -> str:
     return yaml.dump_all(documents, Dumper=BlockDumper, sort_keys=False, default_flow_style=False)
 
 
+def tls_secret_command(options: DeploymentOptions) -> str | None:
+    """The ``kubectl`` command creating the Secret the Deployment mounts ``ssl.config`` from."""
+    if options.tls_secret is None:
+        return None
+    return (
+        f"kubectl create secret generic {options.tls_secret} --namespace {options.namespace} "
+        f"--from-file={SSL_CONFIG_FILE}={SSL_CONFIG_FILE}"
+    )
+
+
+def _tls_comment(options: DeploymentOptions) -> str:
+    command = tls_secret_command(options)
+    if command is None:
+        return ""
+    return (
+        f"# gRPC serves TLS (--ssl_config_file); {SSL_CONFIG_FILE} holds the private key, so it is not in the\n"
+        f"# ConfigMap but mounted from the Secret {options.tls_secret}; create it before applying:\n"
+        f"#   {command}\n"
+    )
+
+
 def kubernetes_yaml(options: DeploymentOptions, config_files: Mapping[str, str]) -> str:
     """ConfigMap (the config files), GPU Deployment and headless Service.
 
@@ -216,6 +247,7 @@ def kubernetes_yaml(options: DeploymentOptions, config_files: Mapping[str, str])
         + f"#   target {target}\n"
         + '#   channel option ("grpc.lb_policy_name", "round_robin")  (ExplainClient sets it by default)\n'
         + "# Editing models.config in the ConfigMap takes effect within the poll interval; other files need a restart.\n"
+        + _tls_comment(options)
     )
     documents = [_config_map(options, config_files), _deployment(options), _headless_service(options)]
     return header + _dump(documents)
@@ -230,7 +262,7 @@ def _inference_service(options: DeploymentOptions, name: str) -> dict[str, Any]:
         "ports": [{"containerPort": KSERVE_GRPC_PORT, "name": "h2c", "protocol": "TCP"}],
     }
     if options.gpus:
-        model["resources"] = {"limits": {_GPU: options.gpus}}
+        model["resources"] = {"limits": {_GPU: str(options.gpus)}}  # a Quantity: a string in the API
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",

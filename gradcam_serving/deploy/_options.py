@@ -16,6 +16,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from gradcam_serving.deploy._image import check_image_tag, default_image_tag
+from gradcam_serving.deploy._tls import TlsOptions
 from gradcam_serving.errors import ConfigError
 from gradcam_serving.server import BatchingOptions, ModelConfig, VersionPolicy
 
@@ -28,7 +30,11 @@ __all__ = [
     "model_from_export",
 ]
 
-DEFAULT_IMAGE_TAG = "2.19.0"
+DEFAULT_IMAGE_TAG = "2.21.0"
+"""The tag for models without a local export to read: the TensorFlow this package exports with.
+
+With local exports the tag follows the TensorFlow that wrote them (``deploy._image``).
+"""
 
 GPU_BATCHING = BatchingOptions(
     max_batch_size=32,
@@ -191,6 +197,11 @@ class DeploymentOptions:
         batching: batching parameters; ``None`` disables batching.
         grpc_port / rest_port: the server's ports (TF Serving's 8500 / 8501).
         image_tag: ``tensorflow/serving`` tag without the ``-gpu`` suffix.
+            ``None`` (the default) picks ``X.Y.0`` of the newest TensorFlow
+            that wrote a served local export (:data:`DEFAULT_IMAGE_TAG`
+            without local exports). An older tag is refused when its op
+            registry lacks an op or attribute the exports use, and warned
+            about otherwise.
         gpus: GPUs per replica; 0 uses the CPU image and no GPU limits.
         gpu_memory_fraction: ``--per_process_gpu_memory_fraction``; ``None``
             lets TF take all GPU memory at start (its default).
@@ -213,13 +224,15 @@ class DeploymentOptions:
             appended. Default ``pvc://<models_pvc>``.
         kserve: also write ``kserve.yaml`` (one InferenceService per model;
             needs DNS-1035 model names).
+        tls: serve gRPC over TLS (or mTLS): writes ``ssl.config`` and adds
+            ``--ssl_config_file``, mounted from a Kubernetes Secret.
     """
 
     models: tuple[DeployedModel, ...]
     batching: BatchingOptions | None = GPU_BATCHING
     grpc_port: int = 8500
     rest_port: int = 8501
-    image_tag: str = DEFAULT_IMAGE_TAG
+    image_tag: str = None  # type: ignore[assignment]  # resolved in __post_init__
     gpus: int = 1
     gpu_memory_fraction: float | None = None
     allow_growth: bool = False
@@ -233,12 +246,14 @@ class DeploymentOptions:
     host_models_dir: str = "./models"
     storage_uri_prefix: str | None = None
     kserve: bool = True
+    tls: TlsOptions | None = None
 
     def __post_init__(self) -> None:
         self._check_models()
         _ = self.models_mount
         self._check_numbers()
         self._check_names()
+        self._check_image()
         if not self.config_dir.startswith("/") or not self.monitoring_path.startswith("/"):
             raise ValueError(
                 f"config_dir and monitoring_path must be absolute, got {self.config_dir!r}, {self.monitoring_path!r}"
@@ -288,14 +303,28 @@ class DeploymentOptions:
                 f"host_models_dir may hold only letters, digits and _ . / - (it goes into a shell script), "
                 f"got {self.host_models_dir!r}"
             )
-        if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", self.image_tag) or self.image_tag.endswith("-gpu"):
-            raise ValueError(f"image_tag must be a plain tag such as '2.19.0' (no '-gpu'), got {self.image_tag!r}")
+
+    def _check_image(self) -> None:
+        """Resolve the default tag from the exports, then check the tag against them (``deploy._image``)."""
+        if self.image_tag is None:
+            object.__setattr__(self, "image_tag", default_image_tag(self.models, DEFAULT_IMAGE_TAG))
+        tag = self.image_tag
+        if not isinstance(tag, str) or not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", tag) or tag.endswith("-gpu"):
+            raise ValueError(f"image_tag must be a plain tag such as '2.21.0' (no '-gpu'), got {tag!r}")
+        check_image_tag(tag, self.models)
 
     @property
     def image(self) -> str:
         """The ``tensorflow/serving`` image: the ``-gpu`` variant when GPUs are asked for."""
         suffix = "-gpu" if self.gpus else ""
         return f"tensorflow/serving:{self.image_tag}{suffix}"
+
+    @property
+    def tls_secret(self) -> str | None:
+        """The Kubernetes Secret holding ``ssl.config`` (``None`` without TLS)."""
+        if self.tls is None:
+            return None
+        return self.tls.secret_name or f"{self.app_name}-tls"
 
     @property
     def models_mount(self) -> str | None:

@@ -16,6 +16,7 @@ import tensorflow as tf
 from gradcam_serving import signatures as sig
 from gradcam_serving.errors import GradcamServingError
 
+from ._compat import serving_version_check
 from ._gate import SERVE_TAG, run_like_tf_serving
 from ._graph import REFUSED_OPS
 from ._warmup import WARMUP_FILE, read_warmup_requests
@@ -124,8 +125,13 @@ def _check_warmup(report: ValidationReport, export_dir: Path) -> None:
     report.add("warmup records", True, f"{len(records)} records replayed on TF Serving's loading path")
 
 
-def validate_export(export_dir: str | os.PathLike[str]) -> ValidationReport:
-    """Run every check on a version folder; never raises for a bad export, reports it."""
+def validate_export(export_dir: str | os.PathLike[str], serving_version: str | None = None) -> ValidationReport:
+    """Run every check on a version folder; never raises for a bad export, reports it.
+
+    ``serving_version`` (e.g. ``"2.19"``) also checks every op and non-default
+    attribute against that TensorFlow release's recorded op registry
+    (``_compat``); a release without a recorded registry raises ValueError.
+    """
     path = Path(export_dir)
     report = ValidationReport(path)
     try:
@@ -144,5 +150,6 @@ def validate_export(export_dir: str | os.PathLike[str]) -> ValidationReport:
         }
     _check_contract(report, meta_graph)
     _check_ops(report, _op_types(meta_graph))
+    report.add(*serving_version_check(path, serving_version))
     _check_warmup(report, path)
     return report

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
+from gradcam_serving._dtypes import type_string as dtype_name  # TF's DataTypeString, as in its error texts
+
 __all__ = [
     "TensorParseError",
     "dtype_enum_of",
@@ -28,15 +30,6 @@ __all__ = [
 class TensorParseError(ValueError):
     """The TensorProto cannot be turned into a tensor."""
 
-
-_NAMES = {
-    types_pb2.DT_FLOAT: "float", types_pb2.DT_DOUBLE: "double", types_pb2.DT_INT32: "int32",
-    types_pb2.DT_UINT8: "uint8", types_pb2.DT_INT16: "int16", types_pb2.DT_INT8: "int8",
-    types_pb2.DT_STRING: "string", types_pb2.DT_COMPLEX64: "complex64", types_pb2.DT_INT64: "int64",
-    types_pb2.DT_BOOL: "bool", types_pb2.DT_BFLOAT16: "bfloat16", types_pb2.DT_UINT16: "uint16",
-    types_pb2.DT_COMPLEX128: "complex128", types_pb2.DT_HALF: "half", types_pb2.DT_UINT32: "uint32",
-    types_pb2.DT_UINT64: "uint64",
-}
 
 # dtype enum -> (numpy dtype, typed field name)
 _FIELDS: dict[int, tuple[Any, str]] = {
@@ -63,11 +56,6 @@ def _bfloat16() -> Any:
     import ml_dtypes  # shipped with TensorFlow
 
     return ml_dtypes.bfloat16
-
-
-def dtype_name(dtype: int) -> str:
-    """TensorFlow's ``DataTypeString`` (``float``, not ``float32``)."""
-    return _NAMES.get(dtype, types_pb2.DataType.Name(dtype).removeprefix("DT_").lower())
 
 
 def dtype_enum_of(array: np.ndarray) -> int:

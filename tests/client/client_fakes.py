@@ -90,12 +90,14 @@ class Backend:
     status_unimplemented: bool = False
     old_export: bool = False
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each call, for retry timing
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def enter(self, method: str, request: Any, context: grpc.ServicerContext) -> None:
         """Record the call, then fail or stall as programmed."""
         with self.lock:
             self.calls.append((method, request))
+            self.arrivals.append(time.monotonic())
             failure = self.failures.pop(0) if self.failures else None
         if failure is not None:
             context.abort(*failure)

@@ -148,15 +148,17 @@ def test_the_timeout_bounds_the_whole_call_including_retries(fake: Serving) -> N
     fake.backend.failures = [UNAVAILABLE] * 10
 
     async def main() -> None:
-        async with open_client(fake, timeout=0.3, retries=Retry(retries=5, backoff=0.2, multiplier=1.0)) as client:
-            with pytest.raises(DeadlineExceededError, match="0.3 s deadline after 2 attempt") as caught:
+        retry = Retry(retries=4, backoff=0.2, multiplier=1.0, max_backoff=0.2)
+        async with open_client(fake, timeout=0.3, retries=retry) as client:
+            started = time.monotonic()
+            with pytest.raises(DeadlineExceededError) as caught:
                 await client.predict(rgb_images(1))
+            assert time.monotonic() - started < 0.3 + 0.1
             assert isinstance(caught.value.__cause__, grpc.RpcError)
+            assert fake.backend.arrivals[-1] - started < 0.3
 
-    started = time.monotonic()
     asyncio.run(main())
-    assert time.monotonic() - started < 0.3
-    assert fake.backend.methods() == ["Predict"] * 2
+    assert 2 <= len(fake.backend.methods()) <= 5
 
 
 def test_a_retry_gets_only_the_time_left(fake: Serving) -> None:

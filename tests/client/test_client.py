@@ -172,13 +172,28 @@ def test_unavailable_is_retried_until_success(client: ExplainClient, fake: Servi
     assert fake.backend.methods() == ["Predict"] * 3
 
 
-def test_retries_back_off_exponentially(fake: Serving) -> None:
-    fake.backend.failures = [UNAVAILABLE, UNAVAILABLE]
-    with ExplainClient(fake.target, MODEL, retries=Retry(retries=2, backoff=0.1, multiplier=2.0)) as client:
-        started = time.monotonic()
-        client.predict(rgb_images(1))
-        elapsed = time.monotonic() - started
-    assert elapsed >= 0.1 + 0.2
+def test_retries_back_off_exponentially_with_jitter(fake: Serving) -> None:
+    """gRPC waits each backoff +-20 %: growing waits, and not the same every time."""
+    waits = []
+    with ExplainClient(fake.target, MODEL, retries=Retry(retries=2, backoff=0.1, multiplier=3.0)) as client:
+        for _ in range(8):
+            fake.backend.reset()
+            fake.backend.failures = [UNAVAILABLE, UNAVAILABLE]
+            client.predict(rgb_images(1))
+            first, second, third = fake.backend.arrivals
+            waits.append((second - first, third - second))
+    firsts, seconds = np.array(waits).T
+    assert 0.1 * 0.8 - 0.01 < firsts.min() and firsts.max() < 0.1 * 1.2 + 0.05
+    assert 0.3 * 0.8 - 0.01 < seconds.min() and seconds.max() < 0.3 * 1.2 + 0.05
+    assert firsts.max() - firsts.min() > 0.005  # jittered: a fixed schedule would give 8 equal waits
+
+
+def test_a_request_beyond_grpcs_default_retry_buffer_is_still_retried(client: ExplainClient, fake: Serving) -> None:
+    """gRPC stops retrying requests over its 256 KiB retry buffer unless the buffer is raised, as the client does."""
+    fake.backend.failures = [UNAVAILABLE]
+    images = rgb_images(8, 224, 224)  # 1.2 MB of pixels
+    assert client.predict(images).label == ("rosé",) * 8
+    assert fake.backend.methods() == ["Predict"] * 2
 
 
 def test_unavailable_after_the_last_retry_is_raised(fake: Serving) -> None:
@@ -402,7 +417,7 @@ def test_default_retries_reach_a_server_that_starts_after_the_first_attempt() ->
 
     starter = threading.Thread(target=start_later)
     try:
-        with ExplainClient(f"127.0.0.1:{port}", MODEL) as client:  # default Retry: 0.1 + 0.2 + 0.4 s
+        with ExplainClient(f"127.0.0.1:{port}", MODEL) as client:  # default Retry: 0.1 + 0.2 + 0.4 s, +-20 %
             starter.start()
             started = time.monotonic()
             assert client.predict(rgb_images(1)).label == ("rosé",)
@@ -436,22 +451,23 @@ def test_a_close_racing_the_first_call_is_not_undone(fake: Serving) -> None:
     with pytest.raises(RuntimeError, match="client has been closed"):
         client.predict(rgb_images(1))
     assert client.is_closed
-    assert client._channel is None  # no channel opened (and leaked) after close()
+    assert client._channels == {}  # no channel opened (and leaked) after close()
     assert fake.backend.methods() == []
 
 
 def test_the_timeout_bounds_the_whole_call_including_retries(fake: Serving) -> None:
     fake.backend.failures = [UNAVAILABLE] * 10
-    retry = Retry(retries=5, backoff=0.2, multiplier=1.0)  # 1 s of backoff alone
+    retry = Retry(retries=4, backoff=0.2, multiplier=1.0, max_backoff=0.2)  # up to 0.8 s of backoff alone
     with ExplainClient(fake.target, MODEL, timeout=0.3, retries=retry) as client:
         started = time.monotonic()
-        with pytest.raises(DeadlineExceededError, match="0.3 s deadline after 2 attempt") as caught:
+        with pytest.raises(DeadlineExceededError) as caught:
             client.predict(rgb_images(1))
         elapsed = time.monotonic() - started
-    assert elapsed < 0.3
-    assert fake.backend.methods() == ["Predict"] * 2  # at 0 s and 0.2 s; a third would start past 0.3 s
+    assert elapsed < 0.3 + 0.1
+    assert 2 <= len(fake.backend.methods()) <= 5  # retried (waits are at most 0.2 s), never past the deadline
+    assert fake.backend.arrivals[-1] - started < 0.3
     assert isinstance(caught.value.__cause__, grpc.RpcError)
-    assert caught.value.__cause__.code() is grpc.StatusCode.UNAVAILABLE
+    assert caught.value.__cause__.code() is grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 def test_a_retry_gets_only_the_time_left(fake: Serving) -> None:

@@ -45,7 +45,7 @@ def test_name_container_base_and_batching_options(exports, tmp_path):
     assert list(batching.allowed_batch_sizes) == [1, 2, 4, 8, 16, 32, 48]
     deployment = list(yaml.safe_load_all((tmp_path / "kubernetes.yaml").read_text()))[1]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == 2
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert "--per_process_gpu_memory_fraction=0.5" in container["args"]
 
 

@@ -49,7 +49,7 @@ def test_docker_script_runs_the_gpu_image_with_mounts_ports_and_flags(options):
     assert command[:5] == ["docker", "run", "--rm", "--gpus", "all"]
     assert "$MODELS_DIR:/models:ro" in command and "$CONFIG_DIR:/config:ro" in command
     assert command[command.index("--entrypoint") + 1] == "/usr/bin/tensorflow_model_server"
-    assert "tensorflow/serving:2.19.0-gpu" in command
+    assert "tensorflow/serving:2.21.0-gpu" in command
     assert command[-len(SERVER_FLAGS):] == SERVER_FLAGS
     assert command == docker_run_argv(options)
     published = [command[i + 1] for i, word in enumerate(command) if word == "-p"]
@@ -77,10 +77,10 @@ def test_kubernetes_has_configmap_gpu_deployment_and_headless_service(options):
     assert documents["ConfigMap"]["data"] == config_files(options)
     pod = documents["Deployment"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["image"] == "tensorflow/serving:2.19.0-gpu"
+    assert container["image"] == "tensorflow/serving:2.21.0-gpu"
     assert container["command"] == ["/usr/bin/tensorflow_model_server"]
     assert container["args"] == SERVER_FLAGS
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert {(p["name"], p["containerPort"]) for p in container["ports"]} == {("grpc", 8500), ("http", 8501)}
     assert {v["name"]: v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v} == {
         "config": "gradcam-serving-config"}
@@ -113,8 +113,8 @@ def test_kserve_inference_service_per_model(options):
     assert services[0]["kind"] == "InferenceService"
     assert model["modelFormat"] == {"name": "tensorflow"}
     assert model["storageUri"] == "pvc://gradcam-models/shapes"
-    assert model["runtimeVersion"] == "2.19.0-gpu"
-    assert model["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert model["runtimeVersion"] == "2.21.0-gpu"
+    assert model["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert model["ports"] == [{"containerPort": 9000, "name": "h2c", "protocol": "TCP"}]
 
 
@@ -127,17 +127,17 @@ def test_storage_uri_prefix_and_tag(options):
 def test_cpu_only_drops_gpu_image_and_limits(options):
     cpu = dataclasses.replace(options, gpus=0)
     container = _container(cpu)
-    assert container["image"] == "tensorflow/serving:2.19.0"
+    assert container["image"] == "tensorflow/serving:2.21.0"
     assert "resources" not in container
     assert "--gpus" not in docker_run_argv(cpu)
     model = next(yaml.safe_load_all(render_files(cpu)["kserve.yaml"]))["spec"]["predictor"]["model"]
-    assert model["runtimeVersion"] == "2.19.0" and "resources" not in model
+    assert model["runtimeVersion"] == "2.21.0" and "resources" not in model
 
 
 @pytest.mark.parametrize("gpus, replicas", [pytest.param(2, 3, id="2-gpus-3-replicas")])
 def test_gpu_count_and_replicas(options, gpus, replicas):
     changed = dataclasses.replace(options, gpus=gpus, replicas=replicas)
-    assert _container(changed)["resources"]["limits"]["nvidia.com/gpu"] == gpus
+    assert _container(changed)["resources"]["limits"]["nvidia.com/gpu"] == str(gpus)
     assert _kubernetes(changed)["Deployment"]["spec"]["replicas"] == replicas
 
 

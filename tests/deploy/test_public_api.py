@@ -14,6 +14,7 @@ def test_all_is_pinned():
         "GPU_BATCHING",
         "DeployedModel",
         "DeploymentOptions",
+        "TlsOptions",
         "config_command",
         "config_files",
         "docker_run_argv",
@@ -25,6 +26,7 @@ def test_all_is_pinned():
         "powers_of_two_up_to",
         "render_files",
         "server_flags",
+        "tls_secret_command",
         "write_deployment",
         "write_files",
     ]
