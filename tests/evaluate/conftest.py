@@ -42,7 +42,13 @@ def shapes(tmp_path_factory: pytest.TempPathFactory) -> Shapes:
     return Shapes(root / "module", result.path, make_shapes(24, seed=4321))
 
 
-def keras3_shapes_model(module: Path) -> Any:
+@pytest.fixture(scope="session")
+def keras_shapes(shapes: Shapes) -> Any:
+    """The shapes model as a Keras 3 model (what Quantus wraps), with the export's weights."""
+    return _keras3_shapes_model(shapes.module)
+
+
+def _keras3_shapes_model(module: Path) -> Any:
     """The demo architecture in Keras 3 (what Quantus wraps), carrying the trained module's weights."""
     import keras
     import tensorflow as tf
@@ -63,7 +69,7 @@ def keras3_shapes_model(module: Path) -> Any:
     return model
 
 
-def save_edge_export(module: Path, path: Path) -> Path:
+def _save_edge_export(module: Path, path: Path) -> Path:
     """A SavedModel with the serving contract whose ``explain`` returns the image's Sobel edge map.
 
     ``predict`` (and the class ``explain`` reports) come from the trained model, so the
@@ -114,5 +120,5 @@ def save_edge_export(module: Path, path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def edge_export(shapes: Shapes, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_edge_export(shapes.module, tmp_path_factory.mktemp("edges") / "1")
+    return _save_edge_export(shapes.module, tmp_path_factory.mktemp("edges") / "1")
 
