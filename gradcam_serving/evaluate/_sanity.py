@@ -263,6 +263,7 @@ def sanity_check(
     threshold: float = DEFAULT_THRESHOLD,
     methods: Sequence[str] | None = None,
     seed: int = 0,
+    max_layers: int | None = None,
 ) -> SanityReport:
     """Run the cascading model-parameter randomisation test on an export, in-process.
 
@@ -272,17 +273,21 @@ def sanity_check(
         threshold: the largest mean rank correlation a method may keep once the layers
             from the output back to its target layer are randomised.
         methods: only these methods (default: every ``explain_<method>``, or ``explain``).
-        seed: seed of the shuffles.
+        seed: seed of the re-initialisation.
+        max_layers: stop the cascade after this many layers (deep models whose target
+            layer is unknown); the last randomised layer is then the judged step.
     """
     export_dir = Path(export_dir)
     if not -1.0 <= threshold <= 1.0:
         raise ValueError(f"threshold is a rank correlation in [-1, 1]; got {threshold}")
+    if max_layers is not None and max_layers < 1:
+        raise ValueError(f"max_layers must be at least 1; got {max_layers}")
     report = None
     for method, signature in _methods(export_dir, methods):
         export = ExportSession(export_dir)  # a fresh load per method: the weights get shuffled
         try:
             samples = _warmup_images(export_dir) if images is None else _check_images(images)
-            result = _cascade(export, method, signature, samples, threshold, seed)
+            result = _cascade(export, method, signature, samples, threshold, seed, max_layers)
         finally:
             export.close()
         report = report or SanityReport(export_dir, len(samples), threshold)
@@ -313,7 +318,13 @@ def _check_images(images: np.ndarray) -> np.ndarray:
 
 
 def _cascade(
-    export: ExportSession, method: str, signature: str, images: np.ndarray, threshold: float, seed: int
+    export: ExportSession,
+    method: str,
+    signature: str,
+    images: np.ndarray,
+    threshold: float,
+    seed: int,
+    max_layers: int | None,
 ) -> MethodSanity:
     def maps() -> np.ndarray:
         inputs = {sig.IMAGES: images, sig.CLASS_INDEX: classes}
@@ -330,6 +341,7 @@ def _cascade(
         # From the output back to the target layer: the layers above it, then the target's own layer.
         lowest = max(i for i, (layer, _) in enumerate(top_down) if layer in above)
         top_down = top_down[: lowest + 2]
+    top_down = top_down[:max_layers]
     randomiser = _Randomiser(export, seed)
     steps, done = [], []
     for layer, variables in top_down:
