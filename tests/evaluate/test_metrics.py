@@ -151,3 +151,22 @@ def test_bad_sources_say_what_is_expected(tmp_path: Path) -> None:
         ev.load_samples(tmp_path / "m.jsonl")
     with pytest.raises(ValueError, match=r"uint8 \[N, H, W, 3\]"):
         ev.samples_from_arrays(np.zeros((2, 4, 4), np.uint8))
+
+
+def test_the_package_imports_without_tensorflow(tmp_path: Path) -> None:
+    """Evaluating a server needs only the thin client: nothing here may import TF at import time."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+for name in ("tensorflow", "tensorflow_serving", "tf_keras", "tensorflow_hub", "keras"):
+    sys.modules[name] = None
+import numpy as np
+import gradcam_serving.evaluate as ev
+from gradcam_serving.evaluate._backends import ServerBackend
+print(round(float(ev.auc(np.array([1.0, 0.0]))), 2))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0.5"
