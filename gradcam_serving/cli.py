@@ -189,7 +189,14 @@ def _serving_version(ctx: click.Context, param: click.Parameter, value: str | No
 @click.argument("export_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--serving-version", callback=_serving_version, metavar="V",
               help="Also check every op and attribute against TF Serving V's TensorFlow (2.15 ... 2.21).")
-def validate(export_dir: str, serving_version: str | None) -> None:
+@click.option("--sanity", is_flag=True, help="Also run the model-parameter randomisation test on the maps.")
+@click.option("--images", "sanity_images", type=click.Path(exists=True),
+              help="Sample images (folder or manifest) for --sanity; default: the export's warmup images.")
+@click.option("--threshold", type=click.FloatRange(-1, 1), default=0.5, show_default=True,
+              help="--sanity fails when the maps' rank correlation stays above this once randomised.")
+def validate(
+    export_dir: str, serving_version: str | None, sanity: bool, sanity_images: str | None, threshold: float
+) -> None:
     """Check that TF Serving can load and run EXPORT_DIR (a version folder); exit 0 on pass, 1 on fail."""
     _quiet_tensorflow()
     from gradcam_serving.exporter import validate_export
@@ -205,8 +212,42 @@ def validate(export_dir: str, serving_version: str | None) -> None:
     for check in report.checks:
         mark = {True: "PASS", False: "FAIL", None: "WARN"}[check.ok]
         click.echo(f"  [{mark}] {check.name}: {check.detail}")
-    click.echo("PASS" if report.passed else "FAIL")
-    sys.exit(0 if report.passed else 1)
+    passed = report.passed
+    if sanity and passed:
+        with _errors_as_exit():
+            from gradcam_serving.evaluate._cli import run_sanity
+
+            sane = run_sanity(export_dir, sanity_images, threshold)
+        click.echo(f"  [{'PASS' if sane else 'FAIL'}] sanity: maps {'change' if sane else 'barely change'} "
+                   f"when the weights are randomised (rank correlation threshold {threshold})")
+        passed = sane
+    click.echo("PASS" if passed else "FAIL")
+    sys.exit(0 if passed else 1)
+
+
+@cli.command()
+@click.argument("exports", nargs=-1, type=click.Path(exists=True, file_okay=False))
+@click.option("--images", required=True, type=click.Path(exists=True),
+              help="Folder of images, or a CSV/JSONL manifest (path, optional label, optional box).")
+@click.option("--server", help="HOST:PORT of a server to evaluate instead of export folders (with --model).")
+@click.option("--model", help="Model name on --server.")
+@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Steps per deletion/insertion curve.")
+@click.option("--blur", "blur_sigma", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Gaussian blur (px) of the baseline image.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per predict call.")
+@click.option("--method", "methods", multiple=True, help="Only this method (repeatable); default: all exported.")
+@click.option("--limit", type=click.IntRange(min=1), help="Use only the first N images.")
+@click.option("--random-baseline", is_flag=True, help="Also score a uniform-noise map, as a floor to beat.")
+@click.option("--json", "json_path", help="Write results JSON to this file ('-': print it instead of the table).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for curves, overlays and index.html.")
+def evaluate(exports: tuple[str, ...], images: str, **options: Any) -> None:
+    """Score the explanations of EXPORTS (version folders, in-process) or of --server/--model on images."""
+    with _errors_as_exit():
+        if exports or options["server"] is None:
+            _quiet_tensorflow()
+        from gradcam_serving.evaluate._cli import run_evaluate
+
+        run_evaluate(exports, images, **options)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})

@@ -1,0 +1,65 @@
+"""Trust: faithfulness metrics for exported explanations, and the randomisation sanity check.
+
+Public API::
+
+    from gradcam_serving.evaluate import evaluate, load_samples, sanity_check, write_report
+
+    report = evaluate("models/flowers/1", load_samples("images/"), steps=20)
+    write_report(report, "evaluation")          # curves, overlay grids, results.json, index.html
+    print(sanity_check("models/flowers/1").passed)
+
+Needs TensorFlow for in-process exports; against a server (``server=``,
+``model=``) only the thin client is used.
+"""
+
+from ._backends import DEFAULT_METHOD, explain_methods
+from ._data import Sample, load_samples, samples_from_arrays
+from ._metrics import (
+    adcc,
+    auc,
+    average_drop,
+    blur,
+    coherency,
+    complexity,
+    increase_in_confidence,
+    masked_by_map,
+    perturbation_curve_inputs,
+    pointing_game_hits,
+)
+from ._report import print_sanity, print_table, write_json, write_report
+from ._runner import EvaluationReport, ImageScores, MapFunction, MethodScores, evaluate, random_map
+from ._sanity import DEFAULT_THRESHOLD, SanityReport, rank_correlation, sanity_check, similarity_per_step, ssim
+
+__all__ = [
+    "DEFAULT_METHOD",
+    "DEFAULT_THRESHOLD",
+    "EvaluationReport",
+    "ImageScores",
+    "MapFunction",
+    "MethodScores",
+    "Sample",
+    "SanityReport",
+    "adcc",
+    "auc",
+    "average_drop",
+    "blur",
+    "coherency",
+    "complexity",
+    "evaluate",
+    "explain_methods",
+    "increase_in_confidence",
+    "load_samples",
+    "masked_by_map",
+    "perturbation_curve_inputs",
+    "pointing_game_hits",
+    "print_sanity",
+    "print_table",
+    "random_map",
+    "rank_correlation",
+    "sanity_check",
+    "samples_from_arrays",
+    "similarity_per_step",
+    "ssim",
+    "write_json",
+    "write_report",
+]
