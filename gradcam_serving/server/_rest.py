@@ -58,7 +58,7 @@ _STATUS_PATH = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.I)
 _API_PATH = re.compile(r"/v1/.*", re.I)
 _INT64_MAX = 2**63 - 1
-_DISCARD_LIMIT = 16 * 1024 * 1024  # beyond this a refused body is not drained; the connection just closes
+_DISCARD_LIMIT = 1 << 30  # a refused body up to 1 GiB is drained (64 KiB at a time) so the client reads the 413
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,7 +261,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return int(values[0].strip())
 
     def _discard(self, length: int) -> None:
-        """Read a refused body in small pieces (up to a cap), so the client can still read the 413."""
+        """Read a refused body in small pieces and drop it: the client, still sending, then gets the 413
+        instead of a reset connection. Memory stays at one piece; beyond the cap the connection just closes."""
         remaining = min(length, _DISCARD_LIMIT)
         while remaining > 0:
             chunk = self.rfile.read(min(remaining, 1 << 16))

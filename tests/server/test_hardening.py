@@ -292,3 +292,39 @@ def test_a_retry_that_succeeds_serves_and_unloads_the_old_version(tmp_path: Path
         assert states == {2: State.AVAILABLE, 1: State.END}
     finally:
         manager.stop()
+
+
+# -- memory: large buffers go back to the OS -----------------------------------------------------------
+
+_BURST = r"""
+import sys, threading, numpy as np
+from gradcam_serving.server._memory import release_large_buffers_to_os
+
+def rss_mb():
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:")) / 1024
+
+fixed = sys.argv[1] == "fixed" and release_large_buffers_to_os()
+keep = []
+def burst(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(30):
+        big = np.ones(int(rng.integers(1, 24)) << 20, np.uint8)   # a request-sized buffer
+        keep.append(np.ones(int(rng.integers(1, 64)) << 10, np.uint8))  # small long-lived objects in between
+        del big
+baseline = rss_mb()
+threads = [threading.Thread(target=burst, args=(i,)) for i in range(8)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(fixed, round(rss_mb() - baseline))
+"""
+
+
+def test_large_buffers_return_to_the_os_after_a_burst():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _BURST, "fixed"], capture_output=True, text=True, check=True).stdout
+    fixed, growth = out.split()
+    assert fixed == "True"
+    # 8 threads x 30 buffers of 1-24 MiB; only the ~8 MiB of small objects kept may stay
+    assert int(growth) < 40, growth
