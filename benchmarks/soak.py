@@ -57,15 +57,24 @@ TIMEOUT = 60.0
 # -- the export ---------------------------------------------------------------------------------
 
 
-def build_export(base: Path, seed: int) -> Path:
-    """The test suite's seeded tiny classifier (``tests/conftest.py``), exported with labels to ``base/clf/1``."""
+def build_export(base: Path, seed: int, model: str = "tiny") -> Path:
+    """A seeded classifier exported with labels to ``base/clf/1``.
+
+    ``tiny``: the test suite's 48 px classifier (``tests/conftest.py``), where per-request overhead
+    dominates; ``mobilenet_v2``: ``tf_keras.applications.MobileNetV2(weights=None)`` at 128 px, where the
+    model's own compute does.
+    """
     import tensorflow as tf
+    import tf_keras
 
     from conftest import build_tf_keras_classifier
     from gradcam_serving.exporter import export_model
 
+    tf_keras.utils.set_random_seed(seed)
+    classifier = build_tf_keras_classifier(seed) if model == "tiny" else tf_keras.applications.MobileNetV2(
+        weights=None, input_shape=(128, 128, 3), classes=4)
     saved = base / "keras_model"
-    tf.saved_model.save(build_tf_keras_classifier(seed), str(saved))
+    tf.saved_model.save(classifier, str(saved))
     return export_model(saved, base / "models", MODEL, version=1, labels=["a", "b", "c", "d"]).path
 
 
@@ -347,6 +356,7 @@ def main() -> None:
     parser.add_argument("--callers", type=int, default=16)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each throughput run")
+    parser.add_argument("--model", choices=["tiny", "mobilenet_v2"], default="tiny")
     parser.add_argument("--quick", action="store_true", help="300 malformed, 500 explain, 5 s throughput runs")
     args = parser.parse_args()
     if args.quick:
@@ -354,7 +364,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        export = build_export(Path(tmp), args.seed)
+        export = build_export(Path(tmp), args.seed, args.model)
         models = Path(tmp) / "models"
         pristine = Path(tmp) / "pristine"
         shutil.copytree(export, pristine)
@@ -395,7 +405,7 @@ def main() -> None:
         row(rows, f"--enable_batching, {args.batch} callers x 1 image (images/s)", f"{served:.0f}")
         row(rows, f"in-process Session, batch {args.batch} (images/s)", f"{local:.0f}")
         row(rows, "  ratio served / in-process", f"{served / local:.2f}", ">= 0.8")
-    print(f"\nsoak.py --seed {args.seed} --malformed {args.malformed} --explain {args.explain} "
+    print(f"\nsoak.py --model {args.model} --seed {args.seed} --malformed {args.malformed} --explain {args.explain} "
           f"--callers {args.callers} --batch {args.batch} (CPUs: {os.cpu_count()})\n")
     print_table(rows)
 
