@@ -2,8 +2,11 @@
 
 Input parsing copies ``Tensor::FromProto``, which is lenient: too few typed
 values repeat the last one, none give zeros, too many are cut. Only a
-``tensor_content`` of the wrong byte size, an invalid shape or an unsupported
-dtype fail, and the caller reports them as ``tensor parsing error: <alias>``.
+``tensor_content`` of the wrong byte size, an invalid shape, an unsupported
+dtype or a declared size beyond the limit fail (where TF's allocation would),
+and the caller reports them as ``tensor parsing error: <alias>``. The shape and
+size are checked before any array exists, so a few bytes declaring
+``[1, 100000, 100000, 3]`` cost nothing.
 Outputs use the typed fields (``float_val``, ``int_val`` ...) like
 ``Tensor::AsProtoField``, TF Serving's default.
 """
