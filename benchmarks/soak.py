@@ -406,7 +406,7 @@ def main() -> None:
             row(rows, "UNKNOWN / INTERNAL / HTTP 500 / broken connections", str(bad), "0")
             row(rows, "server alive, reference explain bit-identical after", str(identical), "True")
             row(rows, "RSS before -> after malformed + large burst (MB)",
-                f"{rss_before:.0f} -> {rss_after:.0f} (+{rss_after - rss_before:.0f})", "< +100")
+                f"{rss_before:.0f} -> {rss_after:.0f} ({rss_after - rss_before:+.0f})", "< +100")
 
             latencies, errors, wall = timed_load(server, explain_request(images[:1]), args.explain, args.callers)
             row(rows, f"{args.explain} explain at {args.callers} callers: errors", str(len(errors)), "0")
