@@ -43,14 +43,22 @@ def _jpeg_pixels(data: tf.Tensor) -> tf.Tensor:
     return shape[0] * shape[1]
 
 
+def _head_hex(data: tf.Tensor, count: int = 8) -> tf.Tensor:
+    """The first ``count`` bytes as hex pairs (``ff d8 ff``): an assert must never echo raw input bytes,
+    which need not be UTF-8 and would make the error message itself undecodable."""
+    pairs = tf.constant([f"{value:02x}" for value in range(256)])
+    head = tf.io.decode_raw(tf.strings.substr(data, 0, count), tf.uint8)
+    return tf.strings.reduce_join(tf.gather(pairs, tf.cast(head, tf.int32)), separator=" ")
+
+
 def _checked_decode(data: tf.Tensor, max_pixels: int) -> tf.Tensor:
     """Refuse anything but JPEG/PNG within the pixel limit, then decode to uint8 RGB."""
     is_png = tf.equal(tf.strings.substr(data, 0, 4), _PNG_MAGIC)
     is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_MAGIC)
     known = tf.debugging.Assert(
         tf.logical_or(is_png, is_jpeg),
-        ["image_bytes must hold JPEG or PNG files; got one that is neither (first bytes:",
-         tf.strings.substr(data, 0, 8), ")"],
+        ["image_bytes must hold JPEG or PNG files; got one that is neither (length", tf.strings.length(data),
+         "bytes; first bytes in hex:", _head_hex(data), ")"],
         name="check_image_format",
     )
     with tf.control_dependencies([known]):

@@ -28,6 +28,7 @@ __all__ = [
     "Unimplemented",
     "Unknown",
     "from_tf_error",
+    "from_undecodable",
     "unimplemented",
 ]
 
@@ -125,13 +126,35 @@ def from_tf_error(exc: BaseException) -> ServingError:
     ):
         exc = original  # type: ignore[assignment]
     error_code = getattr(exc, "error_code", None)
-    message = getattr(exc, "message", None)
-    if isinstance(error_code, int) and isinstance(message, str):
+    message = _text(getattr(exc, "message", None))
+    if isinstance(error_code, int) and message is not None:
         try:
             return ServingError(message, code=Code(error_code))
         except ValueError:
             pass
-    return Unknown(str(exc))
+    return Unknown(_text(str(exc)) or type(exc).__name__)
+
+
+def _text(value: object) -> str | None:
+    """A message as text; bytes (or a str holding lone surrogates) are decoded with replacement characters."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        return value.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace") \
+            if any("\ud800" <= c <= "\udfff" for c in value) else value
+    return None
+
+
+def from_undecodable(exc: UnicodeDecodeError) -> ServingError:
+    """An error whose message TensorFlow's Python wrapper could not decode as UTF-8.
+
+    The wrapper raises ``UnicodeDecodeError`` instead of the ``OpError`` and so
+    drops the status code; the undecodable bytes always come from a request
+    (a kernel or an assert echoing input strings), so the error is the
+    caller's: INVALID_ARGUMENT, with the bytes shown as replacement characters.
+    """
+    raw = exc.object if isinstance(exc.object, (bytes, bytearray)) else b""
+    return InvalidArgument(bytes(raw).decode("utf-8", errors="replace") or str(exc))
 
 
 def unimplemented(api: str) -> Unimplemented:

@@ -13,14 +13,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 from collections.abc import Sequence
 from typing import NoReturn
 
 from gradcam_serving.errors import ConfigError
 from gradcam_serving.server._errors import InvalidArgument
-from gradcam_serving.server._options import ServerOptions
+from gradcam_serving.server._options import DEFAULT_REST_API_MAX_BODY_BYTES, ServerOptions
 
-__all__ = ["FlagError", "build_parser", "parse_flags"]
+__all__ = ["FlagError", "build_parser", "parse_channel_arguments", "parse_flags"]
 
 
 class FlagError(ConfigError):
@@ -78,8 +79,40 @@ def build_parser(prog: str = "tensorflow_model_server") -> argparse.ArgumentPars
     add("--tensorflow_session_config_file", default="",
         help="text-format tensorflow.ConfigProto (checked; its GPU options are ignored on the CPU)")
     add("--grace_period_seconds", type=float, default=10.0, help="SIGTERM drain time for in-flight RPCs")
+    add("--grpc_channel_arguments", default="",
+        help="comma-separated gRPC server arguments key=value, e.g. grpc.max_receive_message_length=4194304 "
+             "(integers are passed as ints; default message limit 2147483647 bytes)")
+    add("--ssl_config_file", default="",
+        help="text-format tensorflow.serving.SSLConfig (server_key, server_cert, custom_ca, client_verify): "
+             "serve gRPC over TLS, with client_verify over mutual TLS")
+    add("--rest_api_max_body_bytes", type=int, default=DEFAULT_REST_API_MAX_BODY_BYTES,
+        help="largest REST request body; larger ones get HTTP 413 (not a TF Serving flag)")
     add("--host", default="0.0.0.0", help="interface to bind (not a TF Serving flag)")
     return parser
+
+
+def _int32(text: str) -> int | None:
+    """``safe_strto32``: an optionally signed decimal within int32, surrounding spaces allowed."""
+    if not re.fullmatch(r"\s*[+-]?\d+\s*", text):
+        return None
+    value = int(text)
+    return value if -(2**31) <= value < 2**31 else None
+
+
+def parse_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
+    """``parseGrpcChannelArgs``: ``k=v,k=v``; a value that parses as int32 is passed as an int.
+
+    Raises:
+        FlagError: an entry without exactly one ``=`` or with an empty key (TF would crash on it).
+    """
+    result: list[tuple[str, int | str]] = []
+    for entry in (part for part in text.split(",") if part):
+        key, sep, value = entry.partition("=")
+        if not sep or "=" in value or not key.strip():
+            raise FlagError(f"argument --grpc_channel_arguments: expected key=value, got {entry!r}")
+        number = _int32(value)
+        result.append((key.strip(), number if number is not None else value))
+    return tuple(result)
 
 
 def _rest_port(port: int, rest_api_port: int) -> int | None:
@@ -132,16 +165,19 @@ def parse_flags(argv: Sequence[str] | None) -> ServerOptions:
         read_batching_parameters, read_model_server_config, read_monitoring_config, single_model_config,
     )
     from gradcam_serving.server._options import BatchingOptions
+    from gradcam_serving.server._tls import read_ssl_config
 
     args = build_parser().parse_args(argv)
     for name in ("port", "rest_api_port", "rest_api_num_threads", "grpc_max_threads", "file_system_poll_wait_seconds", "max_num_load_retries",
-                 "model_config_file_poll_wait_seconds", "load_retry_interval_micros"):
-        if getattr(args, name) < (1 if name in ("grpc_max_threads", "rest_api_num_threads") else 0):
+                 "model_config_file_poll_wait_seconds", "load_retry_interval_micros", "rest_api_max_body_bytes"):
+        if getattr(args, name) < (1 if name in ("grpc_max_threads", "rest_api_num_threads", "rest_api_max_body_bytes") else 0):
             raise FlagError(f"argument --{name}: invalid value {getattr(args, name)}")
     for name in ("port", "rest_api_port"):
         if getattr(args, name) > 65535:
             raise FlagError(f"argument --{name}: invalid value {getattr(args, name)}")
     _check_gpu_flags(args)
+    channel_arguments = parse_channel_arguments(args.grpc_channel_arguments)
+    ssl_config = read_ssl_config(args.ssl_config_file) if args.ssl_config_file else None
     tags = tuple(t.strip() for t in args.saved_model_tags.split(",") if t.strip())
     if not tags:
         raise FlagError("argument --saved_model_tags: must name at least one tag")
@@ -183,4 +219,7 @@ def parse_flags(argv: Sequence[str] | None) -> ServerOptions:
         intra_op_parallelism=args.tensorflow_intra_op_parallelism,
         inter_op_parallelism=args.tensorflow_inter_op_parallelism,
         grace_period_seconds=args.grace_period_seconds,
+        grpc_channel_arguments=channel_arguments,
+        ssl_config=ssl_config,
+        rest_api_max_body_bytes=args.rest_api_max_body_bytes,
     )

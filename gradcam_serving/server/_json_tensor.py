@@ -17,6 +17,7 @@ import binascii
 import enum
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 _DEBUG_LIMIT = 256  # kMaxJsonDebugStringBytes
+_NUMBER_TOO_BIG = "Number too big to be stored in double."
+_MAX_RANK = 64  # numpy's NPY_MAXDIMS: the most dimensions a tensor fed to the Session can have
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
 _B64 = "b64"
 _BYTES_SUFFIX = "_bytes"
 _INT32 = (-(2**31), 2**31 - 1)
@@ -110,7 +114,7 @@ def debug_string(value: Any) -> str:
         if size >= _DEBUG_LIMIT:
             break
         out.append(event)
-        size += len(event.encode())
+        size += len(event.encode("utf-8", errors="surrogatepass"))
     return "".join(out)
 
 
@@ -133,7 +137,12 @@ def _constant(name: str) -> float:
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
-    """``ParseJson``: the body must be one JSON object; NaN/Infinity allowed, trailing bytes ignored."""
+    """``ParseJson``: the body must be one JSON object; NaN/Infinity allowed, trailing bytes ignored.
+
+    Nesting deeper than Python's parser can follow is refused as a parse error
+    (400) instead of a RecursionError, and so are lone UTF-16 surrogates, which
+    rapidjson refuses too.
+    """
     if not body:
         raise InvalidArgument("JSON Parse error: The document is empty")
     try:
@@ -144,9 +153,35 @@ def parse_body(body: bytes) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         offset = exc.pos + len(text) - len(text.lstrip())
         raise InvalidArgument(f"JSON Parse error: {exc.msg} at offset: {offset}") from exc
+    except ValueError as exc:  # Python's int-size limit (4300 digits): rapidjson's error for such numbers
+        raise InvalidArgument(f"JSON Parse error: {_NUMBER_TOO_BIG}") from exc
+    except RecursionError as exc:
+        raise InvalidArgument(
+            "JSON Parse error: the document is nested too deeply (a tensor has at most "
+            f"{_MAX_RANK} dimensions)") from exc
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(doc):
+        raise InvalidArgument("JSON Parse error: The surrogate pair in string is invalid.")
     if not isinstance(doc, dict):
         raise format_error(doc, "Is not object")
     return doc
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Walks the (rare) documents that escape a surrogate; iterative, so depth cannot overflow the stack."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def signature_name(doc: Mapping[str, Any]) -> str:
@@ -214,6 +249,13 @@ def _fill(value: Any, level: int, shape: list[int], dtype: int, out: list[Any]) 
 
 
 def _array(values: list[Any], shape: list[int], dtype: int) -> np.ndarray:
+    try:
+        return _typed_array(values, shape, dtype)
+    except OverflowError as exc:  # an integer literal beyond a double, which rapidjson refuses while parsing
+        raise InvalidArgument(f"JSON Parse error: {_NUMBER_TOO_BIG}") from exc
+
+
+def _typed_array(values: list[Any], shape: list[int], dtype: int) -> np.ndarray:
     np_type = _INPUT_TYPES[dtype][0]
     if np_type is object:
         array = np.empty(len(values), dtype=object)
@@ -227,6 +269,10 @@ def _array(values: list[Any], shape: list[int], dtype: int) -> np.ndarray:
 
 def _tensor(value: Any, dtype: int) -> tuple[list[Any], list[int]]:
     shape = _dense_shape(value)
+    if len(shape) > _MAX_RANK:
+        raise InvalidArgument(
+            f"JSON Value: {debug_string(value)} is nested {len(shape)} lists deep; a tensor here has at most "
+            f"{_MAX_RANK} dimensions")
     values: list[Any] = []
     _fill(value, 0, shape, dtype, values)
     return values, shape

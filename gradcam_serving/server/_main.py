@@ -16,6 +16,7 @@ from types import FrameType
 
 from gradcam_serving.server._errors import ServingError
 from gradcam_serving.server._flags import FlagError, parse_flags
+from gradcam_serving.server._memory import release_large_buffers_to_os
 
 __all__ = ["main"]
 
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _failed(exc)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname).1s %(name)s] %(message)s")
+    release_large_buffers_to_os()  # the server process only: RSS returns to its baseline after large requests
 
     shutdown = threading.Event()
 

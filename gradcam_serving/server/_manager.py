@@ -79,6 +79,7 @@ class _Model:
     paths: dict[int, str] = dataclasses.field(default_factory=dict)
     removed: bool = False
     last_warning: str = ""
+    aspired: frozenset[int] = frozenset()
 
 
 def parse_version(child: str) -> int | None:
@@ -117,6 +118,7 @@ class ModelManager:
         self._labels: dict[str, dict[str, int]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._retrying: dict[tuple[str, int], tuple[threading.Thread, threading.Event]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -128,7 +130,9 @@ class ModelManager:
                 when a version fails to load, or a label error.
         """
         with self._sync_lock:
-            failures = self._apply(models)
+            attempted = self._apply(models)
+            self.wait_for_retries()  # like load_servables_fast, startup waits through the retries
+            failures = self._failures(attempted)
             if failures:
                 raise Unknown(_unavailable_message(failures, "servable(s)"))
             self._update_labels(models)
@@ -141,6 +145,10 @@ class ModelManager:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        with self._lock:
+            retry_threads = [thread for thread, _ in self._retrying.values()]
+        for thread in retry_threads:
+            thread.join()
         with self._sync_lock:
             for model in list(self._models.values()):
                 for version in list(model.versions):
@@ -155,7 +163,11 @@ class ModelManager:
         with self._sync_lock:
             with self._lock:
                 new_names = [m.name for m in models if m.name not in self._models or self._models[m.name].removed]
-            failures = self._apply(models)
+            attempted = self._apply(models)
+        # Only the new models' retries are awaited, and without the sync lock, so polls go on meanwhile.
+        self.wait_for_retries(set(new_names))
+        with self._sync_lock:
+            failures = self._failures(attempted)
             with self._lock:
                 not_ready = [
                     name for name in new_names
@@ -236,8 +248,8 @@ class ModelManager:
             except Exception:  # noqa: BLE001 - polling must survive anything
                 _log.exception("Version poll failed")
 
-    def _apply(self, models: tuple[ModelConfig, ...]) -> list[tuple[str, int | None, ServingError | None]]:
-        """Install a config and sync every model; returns the versions that failed."""
+    def _apply(self, models: tuple[ModelConfig, ...]) -> list[tuple[str, int]]:
+        """Install a config and sync every model; returns the ``(model, version)`` loads it started."""
         wanted = {m.name: m for m in models}
         with self._lock:
             for name, model in self._models.items():
@@ -250,17 +262,24 @@ class ModelManager:
                 else:
                     model.config, model.removed = config, False
             targets = list(self._models.values())
-        failures = []
+        attempted = []
         for model in targets:
             if model.removed:
                 for version in list(model.versions):
                     self._unload(model, version)
                 continue
-            failed = self._sync(model)
-            failures.extend((model.config.name, v, err) for v, err in failed)
-        return failures
+            attempted.extend((model.config.name, v) for v in self._sync(model))
+        return attempted
 
-    def _sync(self, model: _Model) -> list[tuple[int, ServingError]]:
+    def _failures(self, attempted: list[tuple[str, int]]) -> list[tuple[str, int | None, ServingError | None]]:
+        """Of the loads started, those that ended in an error (call after their retries finished)."""
+        with self._lock:
+            records = [(name, self._models[name].versions.get(version)) for name, version in attempted]
+        return [(name, record.version, record.error) for name, record in records
+                if record is not None and record.state == State.END and record.error is not None]
+
+    def _sync(self, model: _Model) -> list[int]:
+        """Load new aspired versions and unload superseded ones; returns the versions it loaded."""
         on_disk = self._list_versions(model)
         if on_disk is None:
             return []
@@ -272,6 +291,7 @@ class ModelManager:
                                 "served as a 'specific' version in the servable's version policy, was not found "
                                 "in the file system")
         with self._lock:
+            model.aspired = frozenset(aspired)
             # TF drops a finished, no longer aspired servable and loads it afresh if its folder comes
             # back (the mid-copy case); status keeps showing the old failure meanwhile, as TF's monitor does.
             for record in model.versions.values():
@@ -283,22 +303,10 @@ class ModelManager:
                 or (model.versions[v].state == State.END
                     and (model.versions[v].error is None or model.versions[v].folder_gone))
             ]
-        failures = []
         for version in to_load:
-            error = self._load(model, version)
-            if error is not None:
-                failures.append((version, error))
-        with self._lock:
-            serving = any(
-                model.versions[v].state == State.AVAILABLE for v in aspired if v in model.versions
-            )
-            to_unload = [
-                v for v, r in model.versions.items()
-                if v not in aspired and r.state == State.AVAILABLE and (serving or not aspired)
-            ]
-        for version in to_unload:
-            self._unload(model, version)
-        return failures
+            self._load(model, version)
+        self._unload_superseded(model)
+        return to_load
 
     def _list_versions(self, model: _Model) -> set[int] | None:
         config = model.config
@@ -331,31 +339,87 @@ class ModelManager:
             model.last_warning = message
 
     def _load(self, model: _Model, version: int) -> ServingError | None:
-        name = model.config.name
+        """First attempt inline; on failure the retries run on their own thread (see :meth:`_retry`).
+
+        Returns None when the version is AVAILABLE or being retried, else its error. Retrying
+        outside the sync lock keeps a failing version from delaying other models' polls and
+        ``HandleReloadConfigRequest`` for ``max_num_load_retries`` x ``load_retry_interval``.
+        """
         path = model.paths[version]
         record = VersionStatus(version, State.START)
         with self._lock:
             model.versions[version] = record
             record.state = State.LOADING
-        for attempt in range(self._retries + 1):
-            try:
-                servable = self._loader(name, version, path)
-            except ServingError as exc:
-                error = exc
-            except Exception as exc:  # noqa: BLE001 - a loader bug must not kill polling
-                error = ServingError(f"{type(exc).__name__}: {exc}")
-            else:
-                with self._lock:
-                    record.servable, record.state, record.error = servable, State.AVAILABLE, None
-                return None
-            _log.error("Loading servable: {name: %s version: %d} failed: %s", name, version, error.status_string())
-            if attempt < self._retries:
-                _log.info("Retrying load of servable {name: %s version: %d}", name, version)
-                if self._stop.wait(self._retry_interval):
-                    break
+        error = self._attempt(model, record, path)
+        if error is None:
+            return None
+        if self._retries > 0 and not self._stop.is_set():
+            done = threading.Event()
+            thread = threading.Thread(target=self._retry, args=(model, record, path, error, done),
+                                      name=f"load-retry-{model.config.name}-{version}", daemon=True)
+            with self._lock:
+                self._retrying[(model.config.name, version)] = (thread, done)
+            thread.start()
+            return None
         with self._lock:
             record.state, record.error = State.END, error
         return error
+
+    def _attempt(self, model: _Model, record: VersionStatus, path: str) -> ServingError | None:
+        """One load; AVAILABLE on success, else the error (logged)."""
+        name, version = model.config.name, record.version
+        try:
+            servable = self._loader(name, version, path)
+        except ServingError as exc:
+            error = exc
+        except Exception as exc:  # noqa: BLE001 - a loader bug must not kill polling
+            error = ServingError(f"{type(exc).__name__}: {exc}")
+        else:
+            with self._lock:
+                record.servable, record.state, record.error = servable, State.AVAILABLE, None
+            return None
+        _log.error("Loading servable: {name: %s version: %d} failed: %s", name, version, error.status_string())
+        return error
+
+    def _retry(self, model: _Model, record: VersionStatus, path: str, error: ServingError,
+               done: threading.Event) -> None:
+        """TF's load retries, without any manager lock held between attempts."""
+        name, version = model.config.name, record.version
+        try:
+            for _ in range(self._retries):
+                _log.info("Retrying load of servable {name: %s version: %d}", name, version)
+                if self._stop.wait(self._retry_interval) or model.removed:
+                    break
+                attempt_error = self._attempt(model, record, path)
+                if attempt_error is None:
+                    self._unload_superseded(model)
+                    return
+                error = attempt_error
+            with self._lock:
+                record.state, record.error = State.END, error
+        finally:
+            with self._lock:
+                self._retrying.pop((name, version), None)
+            done.set()
+
+    def wait_for_retries(self, names: set[str] | None = None, timeout: float | None = None) -> None:
+        """Block until the load retries of ``names`` (all models when None) have finished."""
+        with self._lock:
+            pending = [done for (name, _), (_, done) in self._retrying.items() if names is None or name in names]
+        for done in pending:
+            done.wait(timeout)
+
+    def _unload_superseded(self, model: _Model) -> None:
+        """Once an aspired version serves, unload the AVAILABLE versions no longer aspired."""
+        with self._lock:
+            aspired = model.aspired
+            serving = any(model.versions[v].state == State.AVAILABLE for v in aspired if v in model.versions)
+            to_unload = [
+                v for v, r in model.versions.items()
+                if v not in aspired and r.state == State.AVAILABLE and (serving or not aspired)
+            ]
+        for version in to_unload:
+            self._unload(model, version)
 
     def _unload(self, model: _Model, version: int) -> None:
         with self._lock:

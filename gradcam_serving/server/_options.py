@@ -12,13 +12,22 @@ import dataclasses
 import os
 from typing import Literal
 
+from gradcam_serving.server._tls import SslConfig
+
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_LENGTH",
+    "DEFAULT_REST_API_MAX_BODY_BYTES",
     "BatchingOptions",
     "ModelConfig",
     "ServerOptions",
     "VersionPolicy",
 ]
 
+# server.cc ``builder.SetMaxMessageSize(tensorflow::kint32max)``: larger gRPC messages get RESOURCE_EXHAUSTED.
+DEFAULT_MAX_MESSAGE_LENGTH = 2**31 - 1
+# Not a TF Serving flag: JSON costs ~10x its size once parsed, so REST bodies are capped well below gRPC's.
+DEFAULT_REST_API_MAX_BODY_BYTES = 64 * 1024 * 1024
+ChannelArgument = tuple[str, int | str]
 PolicyKind = Literal["latest", "all", "specific"]
 
 
@@ -137,6 +146,10 @@ class ServerOptions:
         allow_version_labels_for_unavailable_models: skip the label availability check.
         intra_op_parallelism / inter_op_parallelism: session thread pools (0 = TF's choice).
         grace_period_seconds: how long ``stop`` lets in-flight RPCs finish.
+        grpc_channel_arguments: ``--grpc_channel_arguments`` as ``(key, int or str)`` pairs, applied
+            after TF Serving's defaults (2**31-1 bytes each way), so they can override them.
+        ssl_config: ``--ssl_config_file``; None serves plain-text gRPC.
+        rest_api_max_body_bytes: larger REST bodies get HTTP 413 without being read.
     """
 
     models: tuple[ModelConfig, ...]
@@ -160,8 +173,28 @@ class ServerOptions:
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
     grace_period_seconds: float = 10.0
+    grpc_channel_arguments: tuple[ChannelArgument, ...] = ()
+    ssl_config: SslConfig | None = None
+    rest_api_max_body_bytes: int = DEFAULT_REST_API_MAX_BODY_BYTES
+
+    def grpc_server_options(self) -> list[ChannelArgument]:
+        """TF Serving's message-size defaults, then the user's channel arguments (a later key wins)."""
+        merged: dict[str, int | str] = {
+            "grpc.max_receive_message_length": DEFAULT_MAX_MESSAGE_LENGTH,
+            "grpc.max_send_message_length": DEFAULT_MAX_MESSAGE_LENGTH,
+        }
+        merged.update(dict(self.grpc_channel_arguments))
+        return list(merged.items())
+
+    @property
+    def max_receive_message_length(self) -> int | None:
+        """The largest request gRPC accepts, in bytes; None when unlimited (a negative value)."""
+        value = dict(self.grpc_server_options())["grpc.max_receive_message_length"]
+        return value if isinstance(value, int) and value >= 0 else None
 
     def __post_init__(self) -> None:
+        if self.rest_api_max_body_bytes < 1:
+            raise ValueError(f"rest_api_max_body_bytes must be >= 1, got {self.rest_api_max_body_bytes}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in [0, 65535], got {self.port}")
         if self.rest_api_port is not None and not 0 <= self.rest_api_port <= 65535:

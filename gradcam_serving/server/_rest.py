@@ -41,11 +41,12 @@ from gradcam_serving.server._json_tensor import (
 )
 from gradcam_serving.server._manager import ModelRef
 from gradcam_serving.server._metrics import REST
+from gradcam_serving.server._options import DEFAULT_REST_API_MAX_BODY_BYTES
 from gradcam_serving.server._predict import DEFAULT_SIGNATURE
 from gradcam_serving.server._prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
 from gradcam_serving.server._prometheus import render
 from gradcam_serving.server._servicer import metadata_response, status_response
-from gradcam_serving.server._status import http_status
+from gradcam_serving.server._status import http_status, safe_text
 
 __all__ = ["Reply", "RestApi", "RestServer"]
 
@@ -57,6 +58,7 @@ _STATUS_PATH = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.I)
 _API_PATH = re.compile(r"/v1/.*", re.I)
 _INT64_MAX = 2**63 - 1
+_DISCARD_LIMIT = 1 << 30  # a refused body up to 1 GiB is drained (64 KiB at a time) so the client reads the 413
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +111,7 @@ def _parse_route(http_method: str, path: str) -> _Route:
 
 def _error_body(message: str) -> bytes:
     """``MakeJsonFromStatus``, laid out as rapidjson's pretty writer does."""
-    return ('{\n    "error": ' + json.dumps(message, ensure_ascii=False) + "\n}").encode("utf-8")
+    return ('{\n    "error": ' + json.dumps(safe_text(message), ensure_ascii=False) + "\n}").encode("utf-8")
 
 
 class RestApi:
@@ -228,10 +230,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "gradcam-serving"
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
-        path = urllib.parse.urlsplit(self.path).path
-        reply = self.server.api.handle(self.command, path, body, self.headers)
+        length = self._content_length()
+        if length is None:
+            reply = Reply(400, _JSON, _error_body(
+                f"Invalid Content-Length header: {self.headers.get('Content-Length')!r}; expected a byte count"))
+        elif length > self.server.max_body_bytes:
+            reply = Reply(413, _JSON, _error_body(
+                f"Request body of {length} bytes exceeds the server's limit of {self.server.max_body_bytes} bytes "
+                "(--rest_api_max_body_bytes)"))
+            self._discard(length)
+        else:
+            body = self.rfile.read(length) if length > 0 else b""
+            path = urllib.parse.urlsplit(self.path).path
+            reply = self.server.api.handle(self.command, path, body, self.headers)
         if reply is None:
             reply = Reply(404, "text/html", b"<HTML><HEAD><TITLE>404 Not Found</TITLE></HEAD></HTML>")
         self.send_response(reply.status)
@@ -239,6 +250,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         self.wfile.write(reply.body)
+
+    def _content_length(self) -> int | None:
+        """The declared body size; None when the header is not one non-negative integer."""
+        values = self.headers.get_all("Content-Length") or []
+        if not values:
+            return 0
+        if len(set(values)) != 1 or not values[0].strip().isdigit():
+            return None
+        return int(values[0].strip())
+
+    def _discard(self, length: int) -> None:
+        """Read a refused body in small pieces and drop it: the client, still sending, then gets the 413
+        instead of a reset connection. Memory stays at one piece; beyond the cap the connection just closes."""
+        remaining = min(length, _DISCARD_LIMIT)
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 16))
+            if not chunk:
+                return
+            remaining -= len(chunk)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
 
@@ -251,10 +281,11 @@ class _PooledHTTPServer(http.server.HTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], api: RestApi, threads: int) -> None:
+    def __init__(self, address: tuple[str, int], api: RestApi, threads: int, max_body_bytes: int) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, _Handler)
         self.api = api
+        self.max_body_bytes = max_body_bytes
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rest")
         self._inflight: set[concurrent.futures.Future[None]] = set()
         self._lock = threading.Lock()
@@ -291,12 +322,14 @@ class RestServer:
     Args:
         api: the handlers. host / port: where to listen; port 0 picks a free one (see ``port``).
         threads: ``--rest_api_num_threads``.
+        max_body_bytes: ``--rest_api_max_body_bytes``; larger bodies get 413 and are not buffered.
     """
 
-    def __init__(self, api: RestApi, *, host: str, port: int, threads: int) -> None:
+    def __init__(self, api: RestApi, *, host: str, port: int, threads: int,
+                 max_body_bytes: int = DEFAULT_REST_API_MAX_BODY_BYTES) -> None:
         bind_host = "::" if host in ("[::]", "::") else host.strip("[]")
         try:
-            self._http = _PooledHTTPServer((bind_host, port), api, threads)
+            self._http = _PooledHTTPServer((bind_host, port), api, threads, max_body_bytes)
         except OSError as exc:
             raise ServingError(f"Failed to start HTTP Server at {host}:{port}: {exc.strerror or exc}") from exc
         self.port: int = self._http.server_address[1]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gradcam_serving.server._errors import DataLoss, NotFound, ServingError, from_tf_error
+from gradcam_serving.server._errors import DataLoss, NotFound, ServingError, from_tf_error, from_undecodable
 
 __all__ = ["Servable", "SessionSettings", "load_servable"]
 
@@ -94,6 +94,9 @@ class Servable:
             return list(self._session.run(list(fetches), feed_dict=feeds, options=options))  # type: ignore[attr-defined]
         except tf.errors.OpError as exc:
             raise from_tf_error(exc) from exc
+        except UnicodeDecodeError as exc:
+            # TF's wrapper could not turn a non-UTF-8 status message into str; its code is lost with it.
+            raise from_undecodable(exc) from exc
 
     def close(self) -> None:
         """Stop new users, wait for in-flight ones, then free the Session."""
@@ -160,6 +163,9 @@ def load_servable(name: str, version: int, path: str, settings: SessionSettings)
     except tf.errors.OpError as exc:
         session.close()
         raise from_tf_error(exc) from exc
+    except UnicodeDecodeError as exc:
+        session.close()
+        raise ServingError(from_undecodable(exc).message) from exc
     except (RuntimeError, ValueError, OSError) as exc:
         session.close()
         raise ServingError(str(exc)) from exc

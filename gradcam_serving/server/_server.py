@@ -24,6 +24,7 @@ from gradcam_serving.server._metrics import Metrics
 from gradcam_serving.server._options import ServerOptions
 from gradcam_serving.server._rest import RestApi, RestServer
 from gradcam_serving.server._servicer import ModelServicer, PredictionServicer
+from gradcam_serving.server._tls import server_credentials
 
 __all__ = ["HEALTH_SERVICES", "ModelServer", "create_server"]
 
@@ -56,7 +57,7 @@ class ModelServer:
             raise
         self._grpc = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=options.grpc_max_threads, thread_name_prefix="grpc"),
-            options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)],
+            options=options.grpc_server_options(),
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(self.core), self._grpc)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.core), self._grpc)
@@ -64,7 +65,7 @@ class ModelServer:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
         address = f"{options.host}:{options.port}"
         try:
-            self.port = self._grpc.add_insecure_port(address)
+            self.port = self._bind_grpc(address)
             self._rest = self._bind_rest()
         except RuntimeError as exc:
             self.core.stop()
@@ -81,13 +82,20 @@ class ModelServer:
     def metrics(self) -> Metrics:
         return self.core.metrics
 
+    def _bind_grpc(self, address: str) -> int:
+        """The gRPC port, over TLS when ``ssl_config`` is set (``BuildServerCredentialsFromSSLConfigFile``)."""
+        if self.options.ssl_config is None:
+            return self._grpc.add_insecure_port(address)
+        return self._grpc.add_secure_port(address, server_credentials(self.options.ssl_config))
+
     def _bind_rest(self) -> RestServer | None:
         """The REST port over the same core, when ``rest_api_port`` is set (TF: non-zero flag)."""
         options = self.options
         if options.rest_api_port is None:
             return None
         api = RestApi(self.core, timeout_ms=options.rest_api_timeout_in_ms, prometheus_path=options.prometheus_path)
-        return RestServer(api, host=options.host, port=options.rest_api_port, threads=options.rest_api_num_threads)
+        return RestServer(api, host=options.host, port=options.rest_api_port, threads=options.rest_api_num_threads,
+                          max_body_bytes=options.rest_api_max_body_bytes)
 
     def start(self) -> None:
         """Start answering RPCs (and polling the config file if asked to)."""

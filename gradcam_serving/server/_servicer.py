@@ -7,6 +7,7 @@ proto's PascalCase names.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import grpc
@@ -75,12 +76,15 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def __init__(self, core: ServingCore) -> None:
         self.core = core
+        # No tensor may decode to more bytes than the largest request the server accepts: a declared
+        # shape with little or no content is refused before anything is allocated.
+        self._decode = functools.partial(to_numpy, max_bytes=core.options.max_receive_message_length)
 
     @rpc_method("Predict")
     def Predict(self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
         result = self.core.predict(
             model_ref(request), signature_name=request.model_spec.signature_name, inputs=request.inputs,
-            decode=to_numpy, output_filter=list(request.output_filter), timeout_ms=timeout_ms(context),
+            decode=self._decode, output_filter=list(request.output_filter), timeout_ms=timeout_ms(context),
         )
         response = predict_pb2.PredictResponse()
         response.model_spec.name = result.model_name

@@ -24,7 +24,7 @@ from gradcam_serving.server._metrics import Metrics
 
 __all__ = [
     "GRPC_CODES", "HTTP_CODES", "MESSAGE_LIMIT", "STATUS_TABLE", "as_serving_error", "grpc_status", "http_status",
-    "rpc_method",
+    "rpc_method", "safe_text",
 ]
 
 _log = logging.getLogger("gradcam_serving.server")
@@ -63,10 +63,15 @@ def as_serving_error(exc: BaseException, api: str) -> ServingError:
     return Internal(f"{type(exc).__name__}: {exc}")
 
 
+def safe_text(message: str) -> str:
+    """``message`` with anything UTF-8 cannot carry (lone surrogates) replaced, so sending it cannot fail."""
+    return message.encode("utf-8", errors="replace").decode("utf-8")
+
+
 def grpc_status(exc: BaseException, api: str = "RPC") -> tuple[grpc.StatusCode, str]:
     """The gRPC status code and details for ``exc`` (details cut like ``grpc_status_util.cc``)."""
     error = as_serving_error(exc, api)
-    message = error.message
+    message = safe_text(error.message)
     if len(message) > MESSAGE_LIMIT:
         message = message[:MESSAGE_LIMIT] + "...TRUNCATED"
     return GRPC_CODES[error.code], message

@@ -2,8 +2,11 @@
 
 Input parsing copies ``Tensor::FromProto``, which is lenient: too few typed
 values repeat the last one, none give zeros, too many are cut. Only a
-``tensor_content`` of the wrong byte size, an invalid shape or an unsupported
-dtype fail, and the caller reports them as ``tensor parsing error: <alias>``.
+``tensor_content`` of the wrong byte size, an invalid shape, an unsupported
+dtype or a declared size beyond the limit fail (where TF's allocation would),
+and the caller reports them as ``tensor parsing error: <alias>``. The shape and
+size are checked before any array exists, so a few bytes declaring
+``[1, 100000, 100000, 3]`` cost nothing.
 Outputs use the typed fields (``float_val``, ``int_val`` ...) like
 ``Tensor::AsProtoField``, TF Serving's default.
 """
@@ -70,55 +73,111 @@ def dtype_enum_of(array: np.ndarray) -> int:
         raise TensorParseError(f"unsupported dtype {array.dtype}") from None
 
 
+_MAX_DIMS = 254  # TensorShape::MaxDimensions()
+_NUMPY_MAX_DIMS = 64  # numpy's NPY_MAXDIMS: a deeper tensor cannot be fed to the Session
+_INT64_MAX = 2**63 - 1
+_OBJECT_ITEMSIZE = 8  # a string element costs at least one pointer
+
+
 def _shape(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
+    """``TensorShape::IsValid``: rank <= 254, no negative size, no int64 overflow on the way."""
     if proto.tensor_shape.unknown_rank:
         raise TensorParseError("unknown rank")
+    if len(proto.tensor_shape.dim) > _MAX_DIMS:
+        raise TensorParseError(f"rank {len(proto.tensor_shape.dim)} exceeds {_MAX_DIMS}")
     dims = tuple(int(d.size) for d in proto.tensor_shape.dim)
-    if any(d < 0 for d in dims):
-        raise TensorParseError("negative dimension")
+    running = 1
+    for size in dims:
+        if size < 0:
+            raise TensorParseError("negative dimension")
+        running *= size
+        if running > _INT64_MAX:
+            raise TensorParseError("the number of elements overflows int64")
+    if len(dims) > _NUMPY_MAX_DIMS:
+        raise TensorParseError(f"rank {len(dims)} exceeds the {_NUMPY_MAX_DIMS} dimensions numpy can hold")
     return dims
 
 
-def to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
-    """Decode a request TensorProto as ``Tensor::FromProto`` would.
+def _field_of(dtype: int) -> tuple[Any, str]:
+    if dtype == types_pb2.DT_BFLOAT16:
+        return _bfloat16(), "half_val"
+    if dtype in _FIELDS:
+        return _FIELDS[dtype]
+    raise TensorParseError(f"unsupported dtype {dtype}")
 
-    Raises:
-        TensorParseError: the proto does not describe a valid tensor.
+
+def _itemsize(np_type: Any) -> int:
+    return _OBJECT_ITEMSIZE if np_type is object else np.dtype(np_type).itemsize
+
+
+def _check_size(count: int, np_type: Any, max_bytes: int | None) -> None:
+    """Refuse a declared size that would not fit in ``max_bytes``, before anything is allocated.
+
+    TF's ``FromProto`` fails the same way when its allocation fails, so the
+    client sees the same ``tensor parsing error`` either way.
     """
-    shape = _shape(proto)
-    count = math.prod(shape)
-    if proto.dtype == types_pb2.DT_BFLOAT16:
-        np_type, field = _bfloat16(), "half_val"
-    elif proto.dtype in _FIELDS:
-        np_type, field = _FIELDS[proto.dtype]
-    else:
-        raise TensorParseError(f"unsupported dtype {proto.dtype}")
-    if proto.tensor_content:
-        if np_type is object:
-            raise TensorParseError("string tensors cannot use tensor_content")
-        itemsize = np.dtype(np_type).itemsize
-        if len(proto.tensor_content) != count * itemsize:
-            raise TensorParseError("tensor_content has the wrong size")
-        return np.frombuffer(proto.tensor_content, dtype=np_type).reshape(shape).copy()
+    if max_bytes is not None and count * _itemsize(np_type) > max_bytes:
+        raise TensorParseError(
+            f"declared shape holds {count} elements ({count * _itemsize(np_type)} bytes), "
+            f"more than the {max_bytes}-byte limit")
+
+
+def _typed_values(proto: tensor_pb2.TensorProto, np_type: Any, field: str) -> np.ndarray:
+    """The typed field's values as a flat array (no larger than the message itself)."""
     values: Any = getattr(proto, field)
     if field in ("scomplex_val", "dcomplex_val"):
         flat = np.asarray(values, dtype=np.float64)
-        values = flat[0::2] + 1j * flat[1::2] if flat.size >= 2 else flat[:0]
-    elif field == "half_val":
-        values = np.asarray(values, dtype=np.uint16).view(np_type)
+        pairs = flat[: flat.size // 2 * 2]
+        return (pairs[0::2] + 1j * pairs[1::2]).astype(np_type)
+    if field == "half_val":
+        return np.asarray(values, dtype=np.uint16).view(np_type)
     if np_type is object:
         array = np.empty(len(values), dtype=object)
         array[:] = list(values)
-    else:
-        array = np.asarray(values, dtype=np_type)
-    if count == 0:
-        return np.zeros(shape, dtype=np_type if np_type is not object else object)
-    if array.size == 0:
-        fill = b"" if np_type is object else 0
-        return np.full(shape, fill, dtype=np_type)
-    if array.size < count:
-        array = np.concatenate([array, np.repeat(array[-1:], count - array.size)])
-    return array[:count].reshape(shape)
+        return array
+    return np.asarray(values, dtype=np_type)
+
+
+def _expand(values: np.ndarray, shape: tuple[int, ...], np_type: Any) -> np.ndarray:
+    """``FromProtoField``: cut extra values, repeat the last one, or fill with zeros / empty strings."""
+    count = math.prod(shape)
+    if values.size >= count:
+        return values[:count].reshape(shape)
+    out = np.empty(count, dtype=np_type)
+    out[: values.size] = values
+    out[values.size :] = values[-1] if values.size else (b"" if np_type is object else 0)
+    return out.reshape(shape)
+
+
+def to_numpy(proto: tensor_pb2.TensorProto, max_bytes: int | None = None) -> np.ndarray:
+    """Decode a request TensorProto as ``Tensor::FromProto`` would, checking before allocating.
+
+    Args:
+        proto: the request tensor.
+        max_bytes: largest decoded size; a declared shape beyond it is refused
+            before any array exists (None: only int64 overflow is refused).
+
+    Raises:
+        TensorParseError: the proto does not describe a valid tensor, or a too large one.
+    """
+    shape = _shape(proto)
+    count = math.prod(shape)
+    np_type, field = _field_of(proto.dtype)
+    _check_size(count, np_type, max_bytes)
+    try:
+        if proto.tensor_content:
+            if np_type is object:
+                raise TensorParseError("string tensors cannot use tensor_content")
+            if len(proto.tensor_content) != count * _itemsize(np_type):
+                raise TensorParseError("tensor_content has the wrong size")
+            return np.frombuffer(proto.tensor_content, dtype=np_type).reshape(shape).copy()
+        if count == 0:
+            return np.zeros(shape, dtype=np_type)
+        return _expand(_typed_values(proto, np_type, field), shape, np_type)
+    except (MemoryError, ValueError, OverflowError) as exc:
+        if isinstance(exc, TensorParseError):
+            raise
+        raise TensorParseError(f"cannot allocate the tensor: {exc}") from exc
 
 
 # float_val (field 5) and double_val (field 6) are packed fixed-width fields: their wire form is
