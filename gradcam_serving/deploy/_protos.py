@@ -1,8 +1,8 @@
 """TF Serving's text-format config files, built from the protos the server parses.
 
 Each function fills the official message (``ModelServerConfig`` from
-tensorflow-serving-api, ``BatchingParameters`` as declared once by the local
-server, ``MonitoringConfig`` likewise, TensorFlow's ``ConfigProto``) and prints it with
+tensorflow-serving-api, ``BatchingParameters``, ``MonitoringConfig`` and ``SSLConfig`` as declared
+once by the local server, TensorFlow's ``ConfigProto``) and prints it with
 ``google.protobuf.text_format``, so a file can only hold fields the real
 server knows, spelled and nested as it expects. Protos are imported on call.
 """
@@ -19,7 +19,6 @@ __all__ = [
     "model_server_config_text",
     "monitoring_config_text",
     "session_config_text",
-    "ssl_config_class",
     "ssl_config_text",
 ]
 
@@ -88,31 +87,15 @@ def session_config_text(*, allow_growth: bool) -> str:
     return _printed(proto)
 
 
-def ssl_config_class() -> type:
-    """The ``tensorflow.serving.SSLConfig`` message class (``config/ssl_config.proto``).
-
-    tensorflow-serving-api ships no ``ssl_config_pb2``, so, as for
-    ``BatchingParameters``, it is declared with the upstream full name and
-    field numbers in a private descriptor pool.
-    """
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    fdp = descriptor_pb2.FieldDescriptorProto
-    file_proto = descriptor_pb2.FileDescriptorProto(
-        name="gradcam_serving/deploy/ssl_config.proto", package="tensorflow.serving", syntax="proto3"
-    )
-    message = file_proto.message_type.add(name="SSLConfig")
-    for name, number, kind in (("server_key", 1, fdp.TYPE_STRING), ("server_cert", 2, fdp.TYPE_STRING),
-                               ("custom_ca", 3, fdp.TYPE_STRING), ("client_verify", 4, fdp.TYPE_BOOL)):
-        message.field.add(name=name, number=number, label=fdp.LABEL_OPTIONAL, type=kind)
-    pool = descriptor_pool.DescriptorPool()
-    pool.AddSerializedFile(file_proto.SerializeToString())
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.SSLConfig"))
-
-
 def ssl_config_text(tls: TlsOptions) -> str:
-    """The ``--ssl_config_file`` contents: the PEM texts inline, as TF Serving reads them."""
-    proto = ssl_config_class()(
+    """The ``--ssl_config_file`` contents: the PEM texts inline, as TF Serving reads them.
+
+    The message class is the one the local server parses the flag with, so
+    the two cannot drift apart.
+    """
+    from gradcam_serving.server._tls import ssl_config_message
+
+    proto = ssl_config_message()(
         server_key=tls.server_key, server_cert=tls.server_cert, custom_ca=tls.custom_ca, client_verify=tls.client_verify
     )
     return _printed(proto)

@@ -1,53 +1,31 @@
-"""``config`` emits TF Serving's --ssl_config_file, the SSLConfig file and the Kubernetes Secret mount."""
+"""``config`` emits TF Serving's --ssl_config_file, the SSLConfig file and the Kubernetes Secret mount;
+the written file is served with mTLS by the local server."""
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import ipaddress
+import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
 import pytest
 import yaml
-from client_fakes import MODEL, Backend, rgb_images, start_server
 from click.testing import CliRunner
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from google.protobuf import text_format
+from tls_certs import make_ca, make_leaf
 
+import gradcam_serving
 from gradcam_serving.cli import cli
-from gradcam_serving.client import ExplainClient, Retry
-from gradcam_serving.deploy import DeploymentOptions, TlsOptions, render_files, server_flags, write_files
-from gradcam_serving.deploy._protos import ssl_config_class
-from gradcam_serving.errors import ConfigError, UnavailableError
+from gradcam_serving.deploy import TlsOptions, render_files, server_flags, write_files
+from gradcam_serving.errors import ConfigError
+from gradcam_serving.server._tls import ssl_config_message
 
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-
-
-def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, ec.EllipticCurvePrivateKey] | None,
-                 *, ca: bool = False, server: bool = False) -> str:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    issuer_name, issuer_key = issuer or (subject, key)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if server:
-        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+RPC_TIMEOUT = 20.0
+REPO = str(Path(gradcam_serving.__file__).resolve().parents[1])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,15 +40,11 @@ class _Pki:
 @pytest.fixture(scope="module")
 def pki() -> _Pki:
     """A throwaway CA, a server certificate for localhost and a client certificate, all from that CA."""
-    ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    ca = _certificate("test-ca", ca_key, None, ca=True)
-    return _Pki(
-        ca=ca,
-        server_key=_pem_key(server_key),
-        server_cert=_certificate("localhost", server_key, ("test-ca", ca_key), server=True),
-        client_key=_pem_key(client_key),
-        client_cert=_certificate("client", client_key, ("test-ca", ca_key)),
-    )
+    ca = make_ca("test-ca")
+    server = make_leaf(ca, "localhost", server=True)
+    client = make_leaf(ca, "client", server=False)
+    return _Pki(ca=ca.cert.decode(), server_key=server.key.decode(), server_cert=server.cert.decode(),
+                client_key=client.key.decode(), client_cert=client.cert.decode())
 
 
 @pytest.fixture
@@ -79,7 +53,7 @@ def mtls(pki: _Pki) -> TlsOptions:
 
 
 def _parsed(text: str):
-    return text_format.Parse(text, ssl_config_class()())
+    return text_format.Parse(text, ssl_config_message()())
 
 
 def test_the_ssl_config_file_carries_the_pem_texts_and_client_verification(options, mtls: TlsOptions, pki: _Pki) -> None:
@@ -119,31 +93,6 @@ def test_the_written_ssl_config_is_readable_by_its_owner_only(options, mtls: Tls
     assert stat.S_IMODE((tmp_path / "models.config").stat().st_mode) == 0o644
 
 
-def _serve(text: str) -> tuple[grpc.Server, int]:
-    """Start a fake TF Serving with the credentials TF Serving builds from this SSLConfig (server.cc)."""
-    proto = _parsed(text)
-    credentials = grpc.ssl_server_credentials(
-        [(proto.server_key.encode(), proto.server_cert.encode())],
-        root_certificates=proto.custom_ca.encode() or None,
-        require_client_auth=proto.client_verify,
-    )
-    return start_server(Backend(), credentials)
-
-
-def test_the_generated_file_serves_mtls(options, mtls: TlsOptions, pki: _Pki) -> None:
-    server, port = _serve(render_files(dataclasses.replace(options, tls=mtls))["ssl.config"])
-    try:
-        with_cert = grpc.ssl_channel_credentials(pki.ca.encode(), pki.client_key.encode(), pki.client_cert.encode())
-        with ExplainClient(f"localhost:{port}", MODEL, credentials=with_cert) as client:
-            assert client.predict(rgb_images(1)).label == ("rosé",)
-        without_cert = grpc.ssl_channel_credentials(pki.ca.encode())
-        with ExplainClient(f"localhost:{port}", MODEL, credentials=without_cert, retries=Retry(retries=0), timeout=5) as client:
-            with pytest.raises(UnavailableError):
-                client.predict(rgb_images(1))
-    finally:
-        server.stop(None)
-
-
 def test_tls_options_name_what_is_wrong(pki: _Pki) -> None:
     with pytest.raises(ConfigError, match="client_verify needs custom_ca"):
         TlsOptions(server_key=pki.server_key, server_cert=pki.server_cert, client_verify=True)
@@ -154,16 +103,78 @@ def test_tls_options_name_what_is_wrong(pki: _Pki) -> None:
     assert "PRIVATE" not in repr(TlsOptions(server_key=pki.server_key, server_cert=pki.server_cert))
 
 
+def _write_pems(pki: _Pki, folder: Path) -> list[str]:
+    """The PEM files on disk and the ``config --ssl-*`` options naming them (mTLS)."""
+    paths = {"key.pem": pki.server_key, "cert.pem": pki.server_cert, "ca.pem": pki.ca}
+    for name, text in paths.items():
+        (folder / name).write_text(text)
+    return ["--ssl-server-key", str(folder / "key.pem"), "--ssl-server-cert", str(folder / "cert.pem"),
+            "--ssl-custom-ca", str(folder / "ca.pem"), "--ssl-client-verify"]
+
+
 def test_config_command_writes_the_tls_files(exports: Path, pki: _Pki, tmp_path: Path) -> None:
-    for name in ("key.pem", "cert.pem", "ca.pem"):
-        (tmp_path / name).write_text({"key.pem": pki.server_key, "cert.pem": pki.server_cert, "ca.pem": pki.ca}[name])
     out = tmp_path / "out"
-    args = ["config", str(exports / "shapes"), "--output", str(out), "--ssl-server-key", str(tmp_path / "key.pem"),
-            "--ssl-server-cert", str(tmp_path / "cert.pem"), "--ssl-custom-ca", str(tmp_path / "ca.pem"),
-            "--ssl-client-verify", "--tls-secret", "shapes-tls"]
+    args = ["config", str(exports / "shapes"), "--output", str(out), *_write_pems(pki, tmp_path), "--tls-secret", "shapes-tls"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert _parsed((out / "ssl.config").read_text()).client_verify
     assert "secretName: shapes-tls" in (out / "kubernetes.yaml").read_text()
     half = CliRunner().invoke(cli, ["config", str(exports / "shapes"), "--print", "--ssl-server-key", str(tmp_path / "key.pem")])
     assert half.exit_code == 1 and "TLS needs both --ssl-server-key and --ssl-server-cert" in half.output
+
+
+def _start_local_server(flags: list[str]) -> tuple[subprocess.Popen[str], int]:
+    """``python -m gradcam_serving.server FLAGS`` on a free loopback port; returns the process and the port."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    process = subprocess.Popen([sys.executable, "-m", "gradcam_serving.server", "--port=0", "--host=127.0.0.1", *flags],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
+    output = []
+    for line in process.stdout:  # type: ignore[union-attr]
+        output.append(line)
+        if line.startswith("Running gRPC ModelServer at 127.0.0.1:"):
+            return process, int(line.split(":")[1].split()[0])
+    process.wait()
+    raise AssertionError("the local server did not start:\n" + "".join(output[-20:]))
+
+
+def _stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _predict_tiny(port: int, credentials: grpc.ChannelCredentials) -> list[float]:
+    """``Predict`` on the tiny export (y = 0.5 x + 2) through the official stub."""
+    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "tiny"
+    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, float_val=[1.0, 4.0],
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=2)])))
+    with grpc.secure_channel(f"localhost:{port}", credentials) as channel:
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, RPC_TIMEOUT)
+    return list(response.outputs["y"].float_val)
+
+
+def test_the_ssl_config_written_by_config_is_served_with_mtls_by_the_local_server(
+    tiny_export: Path, pki: _Pki, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["config", str(tiny_export), "--output", str(out), *_write_pems(pki, tmp_path)])
+    assert result.exit_code == 0, result.output
+    process, port = _start_local_server([f"--model_name={tiny_export.name}", f"--model_base_path={tiny_export}",
+                                         f"--ssl_config_file={out / 'ssl.config'}", "--max_num_load_retries=0"])
+    try:
+        with_cert = grpc.ssl_channel_credentials(pki.ca.encode(), pki.client_key.encode(), pki.client_cert.encode())
+        assert _predict_tiny(port, with_cert) == [2.5, 4.0]
+        with pytest.raises(grpc.RpcError) as refused:
+            _predict_tiny(port, grpc.ssl_channel_credentials(pki.ca.encode()))
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        assert _stop(process) == 0
