@@ -33,7 +33,8 @@ def _build_source(kind: str, folder: Path):
     return path, sum(p.stat().st_size for p in (path / "variables").iterdir())
 
 
-def _session_runner(export_dir: Path):
+def session_runner(export_dir: Path):
+    """Run signatures by SignatureDef names on the TF1 loader, as TF Serving does (shared with zoo.py)."""
     import tensorflow as tf
 
     graph = tf.Graph()
@@ -74,7 +75,7 @@ def main() -> None:
         result = export_model(source, folder / "models", "mobilenet_v2")
         export_seconds = time.perf_counter() - start
         export_bytes = sum(p.stat().st_size for p in (result.path / "variables").iterdir())
-        run = _session_runner(result.path)
+        run = session_runner(result.path)
         rng = np.random.default_rng(0)
         print(f"source: MobileNetV2 224px random weights as {args.source}; Grad-CAM layer: {result.layer.name}")
         print(f"export time: {export_seconds:.1f} s; variables/ {export_bytes / 1e6:.2f} MB vs source "

@@ -1,4 +1,4 @@
-"""How every command-line entry point reports our errors: one line on stderr, exit code 1.
+"""How every command-line entry point reports a failure: one readable line on stderr, exit code 1.
 
 Its own module so ``gradcam_serving.cli`` and ``gradcam_serving.deploy._cli``
 (which ``cli`` imports) both use it without importing each other.
@@ -6,23 +6,45 @@ Its own module so ``gradcam_serving.cli`` and ``gradcam_serving.deploy._cli``
 
 from __future__ import annotations
 
+import re
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
 
-from gradcam_serving.errors import GradcamServingError
+__all__ = ["error_line", "errors_as_exit"]
 
-__all__ = ["errors_as_exit"]
+_FRAME = re.compile(r'^(File "|Traceback \(most recent call last\)|in user code:|\^+$)')
+_ERROR_PREFIX = re.compile(r"^(?:[A-Za-z_][\w.]*)?(?:Error|Exception|Warning): ")
+
+
+def error_line(exc: BaseException) -> str:
+    """The message of ``exc`` in one line: the last informative line of a TF/autograph error.
+
+    Autograph re-raises errors from traced code as "in user code:", the frames,
+    then "ErrorType: message" last; TF runtime errors end with the message too.
+    Our own single-line messages are returned as they are.
+    """
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if len(lines) == 1 or not any(_FRAME.match(line) for line in lines):
+        return lines[0]
+    informative = [line for line in lines if not _FRAME.match(line)]
+    return _ERROR_PREFIX.sub("", informative[-1]) if informative else type(exc).__name__
 
 
 @contextmanager
-def errors_as_exit() -> Iterator[None]:
-    """Turn our errors (and bad values) into one line on stderr and exit code 1."""
+def errors_as_exit(verbose: bool = False) -> Iterator[None]:
+    """Turn every failure into one line on stderr and exit code 1; ``verbose`` adds the full trace."""
     try:
         yield
-    except (GradcamServingError, ValueError, OSError) as exc:
-        lines = [line for line in str(exc).strip().splitlines() if line.strip() and line.strip() != "in user code:"]
-        click.echo(f"error: {lines[0] if lines else type(exc).__name__}", err=True)
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure ends in one readable line
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"error: {error_line(exc)}", err=True)
         sys.exit(1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -41,12 +42,56 @@ class _Numbers(click.ParamType):
         return numbers
 
 
-def _quiet_tensorflow() -> None:
-    """Keep TF's C++ and deprecation chatter out of a user's terminal."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+def _quiet_tensorflow(verbose: bool = False) -> None:
+    """Keep TF's C++ log lines and deprecation chatter out of a user's terminal.
 
+    ``TF_CPP_MIN_LOG_LEVEL`` only works if set before TensorFlow is imported, and
+    a user's own value wins. Some lines (CUDA stubs, absl's "before InitializeLog")
+    are written during the import whatever the level, so stderr is muted for it.
+    ``--verbose`` keeps everything.
+    """
+    if verbose:
+        import tensorflow  # noqa: F401
+
+        return
+    user_level = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _stderr_muted(not user_level and "tensorflow" not in sys.modules):
+        import tensorflow as tf
     tf.get_logger().setLevel("ERROR")
+
+
+@contextmanager
+def _stderr_muted(mute: bool) -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null (C++ writes there directly, around Python's sys.stderr)."""
+    if not mute:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Our warnings (a layer no weight feeds) as ``warning: ...`` lines instead of Python's format."""
+    from gradcam_serving.errors import GradcamServingWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GradcamServingWarning)
+        try:
+            yield
+        finally:
+            for item in caught:
+                if issubclass(item.category, GradcamServingWarning):
+                    click.echo(f"warning: {item.message}", err=True)
 
 
 @contextmanager
@@ -73,17 +118,46 @@ def cli() -> None:
     """Export image classifiers with an in-graph Grad-CAM `explain` signature and serve them."""
 
 
+def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by inspect and export: how to read the model."""
+    options = [
+        click.option("--verbose", is_flag=True, help="Show TensorFlow's logs and the full trace of a failure."),
+        click.option("--grid", type=_Numbers(2, int),
+                     help="H,W token grid of a vision transformer whose patch grid is not square."),
+        click.option("--output-name", "output",
+                     help="The class-score output of a model with several outputs (their names are listed "
+                          "when it is needed)."),
+        click.option("--input-size", type=_Numbers(2, int), help="H,W for models that accept any image size."),
+    ]
+    for option in options:
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.argument("model")
-@click.option("--input-size", type=_Numbers(2, int), help="H,W for models that accept any image size.")
+@_model_options
+@click.option("--layer", default="auto", show_default=True, help="Check a layer: warns if no weight feeds it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def inspect(model: str, input_size: tuple[int, int] | None, as_json: bool) -> None:
-    """List the layers Grad-CAM can target in MODEL and mark the automatic choice."""
-    with _errors_as_exit():
-        _quiet_tensorflow()
-        from gradcam_serving.exporter import inspect_model
+def inspect(model: str, input_size: tuple[int, int] | None, output: str | None, grid: tuple[int, int] | None,
+            verbose: bool, layer: str, as_json: bool) -> None:
+    """List the layers Grad-CAM can target in MODEL and mark the automatic choice.
 
-        report = inspect_model(model, input_size=input_size)
+    Given an export (a BASE/NAME/VERSION folder), list the CAM methods it holds instead.
+    """
+    with _errors_as_exit(verbose), _warnings_as_lines():
+        _quiet_tensorflow(verbose)
+        from gradcam_serving.exporter import inspect_model
+        from gradcam_serving.exporter._export import read_export_methods
+
+        methods = read_export_methods(model)
+        if methods is not None:
+            click.echo(json.dumps({"methods": methods}) if as_json else f"methods: {', '.join(methods) or 'gradcam (explain only)'}")
+            return
+
+        with _progress() as progress:
+            progress("Loading the model and probing its feature maps")
+            report = inspect_model(model, input_size=input_size, output=output, grid=grid, layer=layer)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         return
@@ -94,14 +168,29 @@ def _print_candidates(report: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{report.kind}: input {report.input_size[0]}x{report.input_size[1]}, {report.num_classes} classes")
-    for column in ("", "layer", "op", "shape"):
+    head = "sigmoid (multi-label)" if report.output_is_sigmoid else "softmax" if report.output_is_softmax else "logits"
+    gray = ", grayscale" if report.channels == 1 else ""
+    table = Table(
+        title=f"{report.kind}: input {report.input_size[0]}x{report.input_size[1]}{gray}, "
+        f"{report.num_classes} classes, {head}"
+    )
+    for column in ("", "layer", "op", "shape", "note"):
         table.add_column(column)
     for candidate in report.candidates:
         mark = "auto" if candidate == report.auto else ""
         shape = "x".join("N" if d is None else str(d) for d in candidate.shape)
-        table.add_row(mark, candidate.name, candidate.op_type, shape)
-    Console().print(table)
+        table.add_row(mark, candidate.name, candidate.op_type, shape, _note(candidate))
+    Console(width=max(Console().width, 120)).print(table)
+
+
+def _note(candidate: Any) -> str:
+    notes = []
+    if candidate.is_tokens:
+        prefix = f" after {candidate.prefix} prefix" if candidate.prefix else ""
+        notes.append(f"tokens, {candidate.grid[0]}x{candidate.grid[1]} grid{prefix}")
+    if not candidate.weighted:
+        notes.append("preprocessing (no weights)")
+    return "; ".join(notes)
 
 
 @cli.command()
@@ -110,17 +199,21 @@ def _print_candidates(report: Any) -> None:
 @click.option("--name", required=True, help="Model name; the export goes to BASE/NAME/VERSION.")
 @click.option("--version", type=click.IntRange(min=0), help="Version number (default: the next integer).")
 @click.option("--layer", default="auto", show_default=True, help="Target layer's friendly name, or 'auto'.")
+@click.option("--methods", default="gradcam", show_default=True,
+              help="CAM methods, comma-separated, or 'all' (each gets explain_<method>); the first is the default.")
 @click.option("--labels", type=click.Path(dir_okay=False), help="Text file with one class label per line.")
 @click.option("--input-range", type=_Numbers(2), help="LO,HI the model expects pixels in (default 0,1).")
 @click.option("--mean", type=_Numbers(3), help="Per-channel mean R,G,B on the 0..255 scale (with --std).")
 @click.option("--std", type=_Numbers(3), help="Per-channel std R,G,B on the 0..255 scale (with --mean).")
-@click.option("--input-size", type=_Numbers(2, int), help="H,W for models that accept any image size.")
+@_model_options
 @click.option(
     "--scores",
-    type=click.Choice(["auto", "logits", "probabilities"]),
+    type=click.Choice(["auto", "logits", "probabilities", "sigmoid"]),
     default="auto",
     show_default=True,
-    help="What the model outputs; auto treats a final softmax as probabilities, anything else as logits.",
+    help="What the model outputs; auto treats a final softmax as probabilities, a final sigmoid as "
+         "multi-label (sigmoid probabilities, Grad-CAM on the pre-sigmoid logit), anything else as logits; "
+         "sigmoid forces multi-label.",
 )
 @click.option("--max-pixels", type=click.IntRange(min=1), default=4096 * 4096, show_default=True,
               help="Largest image (height x width) the predict_bytes/explain_bytes signatures decode.")
@@ -129,10 +222,15 @@ def _print_candidates(report: Any) -> None:
               help="Replace an existing version folder. A running TF Serving keeps the version it already "
                    "loaded; give running servers a new version number instead.")
 def export(model: str, base: str, name: str, version: int | None, layer: str, labels: str | None, **options: Any) -> None:
-    """Export MODEL (hub handle or folder, .h5, .keras, SavedModel) with predict and explain signatures."""
-    with _errors_as_exit():
+    """Export MODEL (hub handle or folder, .h5, .keras, SavedModel) with predict and explain signatures.
+
+    Grayscale models (1 input channel) keep the same contract: RGB uint8 images, converted in the graph
+    with the ITU-R BT.601 weights of tf.image.rgb_to_grayscale.
+    """
+    verbose = options["verbose"]
+    with _errors_as_exit(verbose), _warnings_as_lines():
         preprocessing = _preprocessing(options["input_range"], options["mean"], options["std"])
-        _quiet_tensorflow()
+        _quiet_tensorflow(verbose)
         from gradcam_serving.exporter import export_model, read_labels
 
         with _progress() as progress:
@@ -142,17 +240,20 @@ def export(model: str, base: str, name: str, version: int | None, layer: str, la
                 name,
                 version=version,
                 layer=layer,
+                methods=options["methods"],
                 labels=read_labels(labels) if labels else None,
                 preprocessing=preprocessing,
                 scores=options["scores"],
                 input_size=options["input_size"],
+                output=options["output"],
+                grid=options["grid"],
                 overwrite=options["overwrite"],
                 max_pixels=options["max_pixels"],
                 colormap=options["colormap"],
                 progress=progress,
             )
     click.echo(
-        f"exported {result.kind} with Grad-CAM at {result.layer.name} "
+        f"exported {result.kind} with {', '.join(result.methods)} at {result.layer.name} "
         f"({result.num_classes} classes, variables {result.size_ratio:.2f}x source weights)",
         err=True,
     )
@@ -293,10 +394,12 @@ def predict(server: str, model: str, model_version: int | None, timeout: float, 
 @cli.command()
 @_client_options
 @click.option("--class-index", type=int, default=-1, show_default=True, help="Class to explain; -1 = predicted.")
+@click.option("--method", help="CAM method the export holds (see 'inspect EXPORT'); default: the export's default.")
+@click.option("--top-k", type=click.IntRange(min=1), help="Explain the K most probable classes (one overlay each).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Folder for the overlay PNGs.")
 def explain(server: str, model: str, model_version: int | None, timeout: float, images: tuple[str, ...],
-            class_index: int, out_dir: str) -> None:
+            class_index: int, method: str | None, top_k: int | None, out_dir: str) -> None:
     """Ask SERVER what the model sees in each IMAGE; write Grad-CAM overlay PNGs.
 
     Files go to the explain_bytes signature, so the overlay is drawn by the server; on exports
@@ -310,14 +413,30 @@ def explain(server: str, model: str, model_version: int | None, timeout: float, 
     with _errors_as_exit(), _client(server, model, model_version, timeout) as client:
         folder.mkdir(parents=True, exist_ok=True)
         for image in images:
-            result = client.explain(image, class_index)
-            overlay = folder / f"{Path(image).stem}_gradcam.png"
+            if top_k is not None:
+                _explain_top_k(client, image, top_k, folder)
+                continue
+            result = client.explain(image, class_index, method=method)
+            overlay = folder / f"{Path(image).stem}_{method or 'gradcam'}.png"
             if result.overlay_png:
                 overlay.write_bytes(result.overlay_png[0])
             else:
                 save_overlay(image, result.heatmap[0], overlay)
             for row in _rows(result, (image,)):
                 click.echo(f"{row}\toverlay={overlay}")
+
+
+def _explain_top_k(client: Any, image: str, top_k: int, folder: Any) -> None:
+    """One overlay and one line per class, most probable first."""
+    from pathlib import Path
+
+    from gradcam_serving.client import save_overlay
+
+    result = client.explain(image, top_k=top_k)
+    for rank, (index, label, score) in enumerate(zip(result.class_index[0], result.label[0], result.score[0]), 1):
+        overlay = folder / f"{Path(image).stem}_top{rank}.png"
+        save_overlay(image, result.heatmap[0, rank - 1], overlay)
+        click.echo(f"{image}\trank={rank}\tclass={int(index)}\tlabel={label}\tscore={float(score):.4f}\toverlay={overlay}")
 
 
 @cli.command()

@@ -80,10 +80,18 @@ class AsyncExplainClient(BaseExplainClient):
         images: Images,
         class_index: int | Sequence[int] | None = None,
         *,
+        method: str | None = None,
+        top_k: int | None = None,
         timeout: _Timeout = USE_CLIENT_DEFAULT,
     ) -> Explanation:
         """See :meth:`ExplainClient.explain`."""
-        return await self._send(self._explain_call(images, class_index), timeout)
+        call = self._explain_call(images, class_index, method, top_k)
+        try:
+            return await self._send(call, timeout)
+        except FailedPreconditionError as exc:
+            if not self._asked_for_missing(call, exc, method, top_k):
+                raise
+            raise self._not_exported(method, top_k, await self.metadata(timeout=timeout)) from exc
 
     async def metadata(self, *, timeout: _Timeout = USE_CLIENT_DEFAULT) -> ModelMetadata:
         """See :meth:`ExplainClient.metadata`."""

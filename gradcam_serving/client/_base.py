@@ -12,6 +12,7 @@ uint8 and the ``*_bytes`` signatures (with its fallback) are shared here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -272,12 +273,28 @@ class BaseExplainClient:
             fallback=lambda: self._pixels_predict_call(codec.decode_encoded(encoded)),
         )
 
-    def _explain_call(self, images: Images, class_index: int | Sequence[int] | None) -> Call[Explanation]:
-        """``explain_bytes`` for paths/bytes (falling back to ``explain``), else ``explain``."""
+    def _explain_call(
+        self,
+        images: Images,
+        class_index: int | Sequence[int] | None,
+        method: str | None = None,
+        top_k: int | None = None,
+    ) -> Call[Explanation]:
+        """``explain[_bytes]`` (falling back to ``explain``), ``explain[_bytes]_<method>`` or ``explain_topk[_bytes]``."""
+        _check_choice(class_index, method, top_k)
+        if top_k is not None:
+            return self._topk_call(images, top_k)
         encoded = _encoded.read_encoded(images)
+        codec = _codec()
+        if method is not None:
+            if encoded is None:
+                request = codec.explain_request(self._model_spec(sig.explain_signature(method)), images, class_index)
+                return Call(_wire.PREDICT_METHOD, request, _wire.PredictResponse, codec.decode_explanation)
+            name = sig.explain_signature(method, encoded=True)
+            request = codec.explain_bytes_request(self._model_spec(name), encoded, class_index)
+            return Call(_wire.PREDICT_METHOD, request, _wire.PredictResponse, codec.decode_encoded_explanation)
         if encoded is None:
             return self._pixels_explain_call(images, class_index)
-        codec = _codec()
         request = codec.explain_bytes_request(self._model_spec(_encoded.EXPLAIN_BYTES), encoded, class_index)
         return Call(
             _wire.PREDICT_METHOD,
@@ -286,6 +303,34 @@ class BaseExplainClient:
             codec.decode_encoded_explanation,
             fallback=lambda: self._pixels_explain_call(codec.decode_encoded(encoded), class_index),
         )
+
+    def _topk_call(self, images: Images, top_k: int) -> Call[Explanation]:
+        encoded = _encoded.read_encoded(images)
+        codec = _codec()
+        if encoded is None:
+            request = codec.predict_request(self._model_spec(sig.EXPLAIN_TOPK), images)
+        else:
+            request = codec.predict_bytes_request(self._model_spec(sig.EXPLAIN_TOPK_BYTES), encoded)
+        decode = functools.partial(codec.decode_topk_explanation, k=top_k)
+        return Call(_wire.PREDICT_METHOD, codec.with_k(request, top_k), _wire.PredictResponse, decode)
+
+    @staticmethod
+    def _asked_for_missing(call: Call[Any], exc: FailedPreconditionError, method: str | None, top_k: int | None) -> bool:
+        """Whether ``exc`` says the export lacks the method or top-k signature this call asked for."""
+        return (method is not None or top_k is not None) and _encoded.is_missing_signature(
+            exc.details, call.request.model_spec.signature_name
+        )
+
+    def _not_exported(self, method: str | None, top_k: int | None, metadata: ModelMetadata) -> ValueError:
+        """The error for a method (or top-k) the export does not hold, listing what it holds."""
+        held = sig.exported_methods(metadata.signatures)
+        if top_k is not None:
+            return ValueError(
+                f"model {self._model_name!r} has no {sig.EXPLAIN_TOPK} signature (exported before top-k "
+                "existed); re-export it with this version of gradcam-serving to use top_k"
+            )
+        listing = ", ".join(held) if held else "none (an export made before explain_<method>; omit method=)"
+        return ValueError(f"method {method!r} is not exported by model {self._model_name!r}; its methods: {listing}")
 
     def _pixels_predict_call(self, images: Images) -> Call[Prediction]:
         codec = _codec()
@@ -315,6 +360,20 @@ def _codec() -> ModuleType:
     from gradcam_serving.client import _codec as codec
 
     return codec
+
+
+def _check_choice(class_index: object, method: object, top_k: object) -> None:
+    """``method=`` names one signature; ``top_k=`` uses the default method and picks the classes itself."""
+    if method is not None and (not isinstance(method, str) or not method):
+        raise ValueError(f"method must be a non-empty string such as 'gradcam', or None; got {method!r}")
+    if top_k is None:
+        return
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be an int >= 1 or None; got {top_k!r}")
+    if class_index is not None:
+        raise ValueError("top_k explains the k most probable classes; pass class_index=None with it")
+    if method is not None:
+        raise ValueError("top_k uses the export's default method (explain_topk); pass method=None with it")
 
 
 def _check_text(name: str, value: object) -> None:

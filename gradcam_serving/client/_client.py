@@ -109,9 +109,11 @@ class ExplainClient(BaseExplainClient):
         images: Images,
         class_index: int | Sequence[int] | None = None,
         *,
+        method: str | None = None,
+        top_k: int | None = None,
         timeout: _Timeout = USE_CLIENT_DEFAULT,
     ) -> Explanation:
-        """Classify images and return Grad-CAM heatmaps with ``explain`` (or ``explain_bytes``).
+        """Classify images and return CAM heatmaps with ``explain`` (or ``explain_bytes``).
 
         Paths and ``bytes`` go undecoded to ``explain_bytes`` (with the same
         fallback as :meth:`predict`): the heatmaps come back at the model's
@@ -125,14 +127,28 @@ class ExplainClient(BaseExplainClient):
             images: as for :meth:`predict`.
             class_index: ``None`` explains each image's predicted class, an int
                 the same class for all, a sequence one class per image.
+            method: a CAM method the export holds (``"gradcampp"``, ...): sent
+                to ``explain_<method>`` (``explain_bytes_<method>``); ``None``
+                uses the export's default method.
+            top_k: explain the k most probable classes of each image in one
+                call (``explain_topk``, default method); results get a class
+                axis (see :class:`Explanation`).
             timeout: this call's deadline instead of the client default.
 
         Raises:
-            ValueError: as for :meth:`predict`, or ``class_index`` of the wrong length.
+            ValueError: as for :meth:`predict`, ``class_index`` of the wrong length,
+                or a method (or top-k) the export does not hold: the message
+                lists the export's methods, read from its metadata.
             RpcError: the call failed (e.g. ``InvalidArgumentError`` for a class
                 index out of range).
         """
-        return self._send(self._explain_call(images, class_index), timeout)
+        call = self._explain_call(images, class_index, method, top_k)
+        try:
+            return self._send(call, timeout)
+        except FailedPreconditionError as exc:
+            if not self._asked_for_missing(call, exc, method, top_k):
+                raise
+            raise self._not_exported(method, top_k, self.metadata(timeout=timeout)) from exc
 
     def metadata(self, *, timeout: _Timeout = USE_CLIENT_DEFAULT) -> ModelMetadata:
         """The model's version and every signature's inputs and outputs."""

@@ -43,14 +43,15 @@ __all__ = [
     "decode_metadata",
     "decode_prediction",
     "decode_status",
+    "decode_topk_explanation",
     "explain_bytes_request",
     "explain_request",
     "predict_bytes_request",
     "predict_request",
+    "with_k",
 ]
 
-SIGNATURE_DEF = "signature_def"
-"""The only metadata field TF Serving supports."""
+SIGNATURE_DEF = sig.SIGNATURE_DEF
 
 
 def predict_request(model_spec: Any, images: Images) -> Any:
@@ -79,6 +80,13 @@ def explain_bytes_request(model_spec: Any, encoded: list[bytes], class_index: in
     """A ``PredictRequest`` for ``explain_bytes``: encoded files plus one class index per image."""
     request = predict_bytes_request(model_spec, encoded)
     request.inputs[sig.CLASS_INDEX].CopyFrom(array_to_tensor(to_class_indices(class_index, len(encoded))))
+    return request
+
+
+def with_k(request: Any, k: int) -> Any:
+    """Add ``k`` of ``explain_topk``/``explain_topk_bytes``, one per image: a batching server refuses scalars."""
+    count = _batch_size(request.inputs[sig.IMAGES if sig.IMAGES in request.inputs else IMAGE_BYTES])
+    request.inputs[sig.K].CopyFrom(array_to_tensor(np.full([count], k, dtype=np.int32)))
     return request
 
 
@@ -120,19 +128,45 @@ def decode_prediction(response: Any) -> Prediction:
     return Prediction(**_prediction_fields(_outputs(response, sig.PREDICT_OUTPUTS), response))
 
 
+def _cam(response: Any) -> np.ndarray | None:
+    """The raw map; exports made before ``explain_<method>`` existed do not return it."""
+    if sig.CAM not in response.outputs:
+        return None
+    return tensor_to_array(response.outputs[sig.CAM]).astype(np.float32, copy=False)
+
+
 def decode_explanation(response: Any) -> Explanation:
-    """``PredictResponse`` of the ``explain`` signature → :class:`Explanation`."""
+    """``PredictResponse`` of an ``explain`` signature → :class:`Explanation`."""
     outputs = _outputs(response, sig.EXPLAIN_OUTPUTS)
     heatmap = outputs[sig.HEATMAP].astype(np.float32, copy=False)
-    return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap)
+    return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap, cam=_cam(response))
 
 
 def decode_encoded_explanation(response: Any) -> Explanation:
-    """``PredictResponse`` of ``explain_bytes`` → :class:`Explanation` with ``overlay_png``."""
+    """``PredictResponse`` of an ``explain_bytes`` signature → :class:`Explanation` with ``overlay_png``."""
     outputs = _outputs(response, (*sig.EXPLAIN_OUTPUTS, OVERLAY_PNG))
     heatmap = outputs[sig.HEATMAP].astype(np.float32, copy=False)
     overlays = tuple(bytes(value) for value in outputs[OVERLAY_PNG].ravel())
-    return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap, overlay_png=overlays)
+    return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap, overlay_png=overlays, cam=_cam(response))
+
+
+def decode_topk_explanation(response: Any, k: int | None = None) -> Explanation:
+    """``PredictResponse`` of ``explain_topk`` (or its bytes twin) → :class:`Explanation` with ``[N, k]`` fields.
+
+    ``k`` trims the padding rows a batching server adds when it merged requests with a larger k.
+    """
+    outputs = _outputs(response, sig.TOPK_OUTPUTS)
+    if k is not None:
+        outputs = {name: value if name == sig.PROBABILITIES else value[:, :k] for name, value in outputs.items()}
+    fields = _prediction_fields(outputs, response)
+    labels = outputs[sig.LABEL]
+    fields[sig.LABEL] = tuple(tuple(_text(value) for value in row) for row in labels.reshape(labels.shape[0], -1))
+    return Explanation(
+        **fields,
+        heatmap=outputs[sig.HEATMAP].astype(np.float32, copy=False),
+        cam=outputs[sig.CAM].astype(np.float32, copy=False),
+        top_k=int(labels.shape[1]) if labels.ndim == 2 else 0,
+    )
 
 
 def _tensor_specs(infos: Any) -> dict[str, TensorSpec]:

@@ -73,11 +73,16 @@ class Prediction:
 
 @dataclass(frozen=True, eq=False)
 class Explanation(Prediction):
-    """Outputs of the ``explain`` (or ``explain_bytes``) signature.
+    """Outputs of an ``explain`` signature (``explain``, ``explain_<method>``, their bytes twins, ``explain_topk``).
 
     ``class_index`` and ``score`` describe the class that was explained (the
     predicted one where -1 was asked for). ``model_spec.signature_name`` says
-    which signature answered.
+    which signature answered, hence which method.
+
+    With ``top_k`` (from ``explain(..., top_k=k)``) every per-class field
+    gains a class axis: ``class_index`` and ``score`` are ``[N, k]`` (most
+    probable first), ``label`` holds N tuples of k names, ``heatmap`` is
+    ``[N, k, H, W]`` and ``cam`` ``[N, k, h, w]``; ``overlay_png`` is ``None``.
 
     Attributes:
         heatmap: float32 ``[N, H, W]`` in [0, 1]: at the request's image size
@@ -87,10 +92,16 @@ class Explanation(Prediction):
             blended over that image at its own size, made by the server;
             ``None`` when the uint8 ``explain`` signature answered (arrays, PIL
             images, or an export that predates ``explain_bytes``).
+        cam: float32 ``[N, h, w]``, the raw map at the feature map's resolution
+            (after ReLU, before resize and normalisation), comparable across
+            images; ``None`` from exports that predate it.
+        top_k: k for a top-k answer, ``None`` otherwise.
     """
 
     heatmap: np.ndarray
     overlay_png: tuple[bytes, ...] | None = None
+    cam: np.ndarray | None = None
+    top_k: int | None = None
 
 
 @dataclass(frozen=True)

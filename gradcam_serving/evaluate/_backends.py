@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -154,23 +154,22 @@ class ServerBackend:
         return np.asarray(self.client.predict(images).probabilities)
 
     def explain(self, signature: str, images: np.ndarray, class_index: np.ndarray) -> np.ndarray:
-        if signature == sig.EXPLAIN:
-            return np.asarray(self.client.explain(images, [int(c) for c in class_index]).heatmap)
-        return np.asarray(self._explain_signature(signature, images, class_index).heatmap)
-
-    def _explain_signature(self, signature: str, images: np.ndarray, class_index: np.ndarray) -> Any:
-        """``explain_<method>`` has explain's contract; the client's explain call names ``explain`` only."""
-        from gradcam_serving.client import USE_CLIENT_DEFAULT
-        from gradcam_serving.client import _wire
-        from gradcam_serving.client._base import Call, _codec
-
-        codec = _codec()
-        request = codec.explain_request(self.client._model_spec(signature), images, [int(c) for c in class_index])
-        call = Call(_wire.PREDICT_METHOD, request, _wire.PredictResponse, codec.decode_explanation)
-        return self.client._send(call, USE_CLIENT_DEFAULT)
+        method = _method_of(signature)
+        explanation = self.client.explain(images, [int(c) for c in class_index], method=method)
+        return np.asarray(explanation.heatmap)
 
     def close(self) -> None:
         self.client.close()
+
+
+def _method_of(signature: str) -> str | None:
+    """The client's ``method=`` for a signature :func:`explain_methods` found (None for plain ``explain``)."""
+    if signature == sig.EXPLAIN:
+        return None
+    match = _METHOD_SIGNATURE.match(signature)
+    if match is None:
+        raise ValueError(f"{signature!r} is neither 'explain' nor an explain_<method> signature")
+    return match.group(1)
 
 
 def _export_name(path: Path) -> str:

@@ -19,7 +19,7 @@ judged: with only the classifier head randomised, Grad-CAM at the last
 convolution still shows where the (intact) features fire, by design.
 
 Layers "above the target" are those whose ops ``explain`` differentiates
-(``tf.gradients`` names its ops ``gradients/<op>_grad``). A method without
+(``tf.gradients`` names its ops ``[scope/]gradients/<op>_grad``). A method without
 gradients gives no such hint; then the cascade goes down to the input layer.
 """
 
@@ -229,14 +229,28 @@ def _function_node_names(export: ExportSession, signature: str) -> list[str]:
         seen.add(function.signature.name)
         for node in function.node_def:
             names.append(node.name)
-            if "f" in node.attr and node.attr["f"].func.name:
-                pending.append(node.attr["f"].func.name)
+            pending.extend(_called_functions(node))
     return names
+
+
+def _called_functions(node: Any) -> list[str]:
+    """Functions a node calls through any attribute: ``f`` of a call, ``then_branch``/``else_branch`` of an ``If``.
+
+    The exporter wraps the CAM in a ``tf.cond`` (empty batches), so the
+    gradients live in a branch function, not in the call's ``f``.
+    """
+    called = []
+    for value in node.attr.values():
+        if value.func.name:
+            called.append(value.func.name)
+        called.extend(func.name for func in value.list.func)
+    return called
 
 
 def _layers_above_target(layers: list[tuple[str, list[str]]], node_names: list[str]) -> set[str]:
     """Layers with an op that ``tf.gradients`` differentiated: those between the target and the score."""
-    gradient_nodes = [name for name in node_names if name.startswith("gradients/")]
+    # ``gradients/...`` at the top, ``cond/gradients/...`` inside the exporter's empty-batch ``tf.cond``.
+    gradient_nodes = [name for name in node_names if name.startswith("gradients/") or "/gradients/" in name]
     above = set()
     for layer, _ in layers:
         segment = f"/{layer.rsplit('/', 1)[-1]}/"

@@ -16,12 +16,12 @@ import numpy as np
 import tensorflow as tf
 
 from gradcam_serving.errors import ServingCheckError
+from gradcam_serving.signatures import SERVE_TAG
 
 from ._graph import check_refused_ops
 
 __all__ = ["SERVE_TAG", "run_like_tf_serving", "tf_error_summary", "verify_export"]
 
-SERVE_TAG = "serve"
 Arrays = Mapping[str, np.ndarray]
 
 

@@ -43,18 +43,23 @@ _WRAPPER_SEGMENT = re.compile(r"^(Stateful)?PartitionedCall(_\d+)?$")
 _UNIQUIFIED = re.compile(r"^(?P<base>.+)_\d+$")
 _SKIP_OPS = frozenset({"Identity", "IdentityN", "Const", "Placeholder", "ReadVariableOp", "NoOp"})
 IMPORT_SCOPE = "model"
+_MAX_PREFIX_TOKENS = 8
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A 4-D feature map Grad-CAM can target.
+    """A feature map Grad-CAM can target: a 4-D map, or ViT tokens that form a grid.
 
     Attributes:
         name: the friendly name users pass to ``--layer`` (``out_relu``).
         path: the full tidy path (``mobilenetv2_1.00_224/out_relu``).
         op_type: the TF op producing the tensor (``Relu6``).
-        shape: static shape with batch ``None`` (``(None, 7, 7, 1280)``).
+        shape: runtime shape on the probe batch, batch ``None`` (``(None, 7, 7, 1280)``;
+            ``(None, 197, 768)`` for tokens).
         tensor: the tensor's name in the inlined graph.
+        weighted: a weight of the model feeds it (``False`` for pure preprocessing).
+        grid: ``(h, w)`` of a token tensor's grid, ``None`` for a 4-D map.
+        prefix: tokens before the grid (CLS and register tokens).
     """
 
     name: str
@@ -62,6 +67,27 @@ class Candidate:
     op_type: str
     shape: tuple[int | None, ...]
     tensor: str
+    weighted: bool = True
+    grid: tuple[int, int] | None = None
+    prefix: int = 0
+
+    @property
+    def is_tokens(self) -> bool:
+        """The tensor is ``[N, T, C]`` tokens, reshaped to ``[N, h, w, C]`` before Grad-CAM."""
+        return self.grid is not None
+
+    def to_grid(self, tokens: tf.Tensor) -> tf.Tensor:
+        """``[N, prefix + h*w, C]`` -> ``[N, h, w, C]``, pytorch-grad-cam's ``reshape_transform``."""
+        if self.grid is None:
+            return tokens
+        height, width = self.grid
+        return tf.reshape(tokens[:, self.prefix :, :], [-1, height, width, int(self.shape[-1])])
+
+    def from_grid(self, grid: tf.Tensor, tokens: tf.Tensor) -> tf.Tensor:
+        """Inverse of :meth:`to_grid`; the prefix tokens are taken from ``tokens``."""
+        height, width = self.grid  # type: ignore[misc]
+        flat = tf.reshape(grid, [-1, height * width, int(self.shape[-1])])
+        return tf.concat([tokens[:, : self.prefix, :], flat], axis=1)
 
 
 @dataclass
@@ -73,11 +99,14 @@ class ModelGraph:
         input_name: tensor name of the image placeholder.
         output_name: tensor name of the model's output.
         captures: placeholder tensor name -> the variable (or eager tensor) it stands for.
-        candidates: target layers, in topological order (the last is ``auto``).
+        candidates: target layers, in topological order.
         output_is_softmax: the output is produced by a ``Softmax`` op.
-        logits_name: the tensor feeding that softmax (or the output itself).
+        logits_name: the tensor feeding that softmax or sigmoid (or the output itself).
         num_classes: size of the class dimension.
         input_size: ``(height, width)`` the model expects.
+        output_is_sigmoid: the output is produced by a ``Sigmoid`` op (multi-label).
+        channels: channels of the model's input (3, or 1 for grayscale models).
+        auto: the automatic choice (see :func:`_choose_auto`).
     """
 
     graph_def: graph_pb2.GraphDef
@@ -89,20 +118,37 @@ class ModelGraph:
     logits_name: str
     num_classes: int
     input_size: tuple[int, int]
+    output_is_sigmoid: bool = False
+    channels: int = 3
+    auto: Candidate | None = None
 
     @property
     def auto_candidate(self) -> Candidate:
-        return self.candidates[-1]
+        return self.auto if self.auto is not None else self.candidates[-1]
 
+    @tf.autograph.experimental.do_not_convert
     def import_graph(self, images: tf.Tensor, bindings: dict[str, tf.Tensor], fetches: list[str]) -> list[tf.Tensor]:
         """Import the flat graph into the current (function) graph.
 
+        A fetched token candidate comes back as its ``[N, h, w, C]`` grid, and the
+        rest of the model is fed from that grid, so gradients taken with respect
+        to it exist (a reshape applied after the fact would have none).
+
         Args:
-            images: float32 ``[N, H, W, 3]`` fed to the model's input.
+            images: float32 ``[N, H, W, channels]`` fed to the model's input.
             bindings: placeholder name -> tensor for every capture.
             fetches: tensor names to return.
         """
-        return _import(self.graph_def, self.input_name, images, bindings, fetches)
+        tokens = next((c for c in self.candidates if c.is_tokens and c.tensor in fetches), None)
+        if tokens is None:
+            return _import(self.graph_def, self.input_name, images, bindings, fetches)
+        (raw,) = _import(self.graph_def, self.input_name, images, bindings, [tokens.tensor])
+        grid = tokens.to_grid(raw)
+        rest = [f for f in fetches if f != tokens.tensor]
+        rewired = dict(bindings)
+        rewired[tokens.tensor] = tokens.from_grid(grid, raw)
+        results = iter(_import(self.graph_def, self.input_name, images, rewired, rest) if rest else [])
+        return [grid if f == tokens.tensor else next(results) for f in fetches]
 
     def resolve_layer(self, layer: str) -> Candidate:
         """Find the candidate ``layer`` names (``auto`` for the default)."""
@@ -202,42 +248,127 @@ def _reachable(start: Iterable[tf.Operation], forward: bool) -> set[str]:
     return seen
 
 
-def _spatial_4d(tensor: tf.Tensor) -> bool:
-    shape = tensor.shape
-    return (
-        tensor.dtype.is_floating
-        and shape.rank == 4
-        and shape[1] is not None
-        and shape[2] is not None
-        and shape[1] > 1
-        and shape[2] > 1
-    )
+def _is_custom_gradient(op: tf.Operation) -> bool:
+    """An ``IdentityN`` made by ``@tf.custom_gradient`` (Keras 3 swish, some GELUs).
+
+    The rest of the model consumes its output, and ``tf.gradients`` stops at its
+    forward inputs, so it is the tensor to target, not the op before it.
+    """
+    if op.type != "IdentityN":
+        return False
+    try:
+        return bool(op.get_attr("_gradient_op_type"))
+    except ValueError:
+        return False
+
+
+def _may_be_candidate(op: tf.Operation) -> bool:
+    """Worth probing: a floating first output whose rank may be 3 (tokens) or 4."""
+    if not op.outputs or (op.type in _SKIP_OPS and not _is_custom_gradient(op)):
+        return False
+    tensor = op.outputs[0]
+    return tensor.dtype.is_floating and tensor.shape.rank in (None, 3, 4)
+
+
+@dataclass(frozen=True)
+class _Probed:
+    """A probed op with its runtime shape and, for rank-3 tensors, which tokens get gradient."""
+
+    index: int
+    op: tf.Operation
+    shape: tuple[int, ...]
+    gradient_tokens: np.ndarray | None
+
+
+def _grid_of(tokens: int, grid: tuple[int, int] | None, patches: tuple[int, int] | None) -> tuple[int, int, int] | None:
+    """``(prefix, h, w)`` for ``tokens`` tokens.
+
+    The grid is the one given (``--grid``), else the patch-embedding map's
+    ``h x w`` when the tokens are those patches after <= 8 prefix tokens, else
+    the first square after <= 8 prefix tokens.
+    """
+    for known in (grid, None if grid else patches):
+        if known is not None:
+            prefix = tokens - known[0] * known[1]
+            if 0 <= prefix <= _MAX_PREFIX_TOKENS:
+                return prefix, known[0], known[1]
+    if grid is not None:
+        return None
+    for prefix in range(min(_MAX_PREFIX_TOKENS, tokens) + 1):
+        side = int(round(float(np.sqrt(tokens - prefix))))
+        if side > 1 and side * side == tokens - prefix:
+            return prefix, side, side
+    return None
+
+
+def _candidate_kind(
+    probed: _Probed, batch: int, grid: tuple[int, int] | None, patches: tuple[int, int] | None
+) -> tuple[int, int, int] | None:
+    """``(prefix, h, w)`` if the runtime shape is a feature map (prefix 0) or a token grid, else ``None``."""
+    shape = probed.shape
+    if not shape or shape[0] != batch:
+        return None
+    if len(shape) == 4 and shape[1] > 1 and shape[2] > 1:
+        return 0, shape[1], shape[2]
+    if len(shape) == 3 and shape[2] > 1:
+        return _grid_of(shape[1], grid, patches)
+    return None
 
 
 def _find_candidates(
-    ops: list[tf.Operation], image_op: tf.Operation, logits: tf.Tensor, layer_names: frozenset[str]
-) -> list[Candidate]:
-    on_path = _reachable([image_op], forward=True) & _reachable([logits.op], forward=False)
-    by_path: dict[str, tuple[int, tf.Operation]] = {}
-    for index, op in enumerate(ops):
-        if op.name not in on_path or op.type in _SKIP_OPS or not op.outputs or not _spatial_4d(op.outputs[0]):
+    probed: list[_Probed], batch: int, weighted: set[str], layer_names: frozenset[str], grid: tuple[int, int] | None
+) -> list[tuple[Candidate, bool]]:
+    """Candidates in topological order, each with whether its grid tokens receive gradient."""
+    by_path: dict[str, tuple[_Probed, tuple[int, int, int]]] = {}
+    patches: tuple[int, int] | None = None  # the last 4-D map before the first tokens: the patch grid
+    tokens_seen = False
+    for item in probed:
+        kind = _candidate_kind(item, batch, grid, patches)
+        if kind is None:
             continue
-        tidy = tidy_path(op.name, layer_names)
+        if len(item.shape) == 3:
+            tokens_seen = True
+        elif not tokens_seen:
+            patches = kind[1:]
+        tidy = tidy_path(item.op.name, layer_names)
         if tidy.split("/")[0] == "Func":
             continue
         layer_path = tidy.rsplit("/", 1)[0] if "/" in tidy else tidy
-        by_path[layer_path] = (index, op)
-    ordered = sorted(by_path.items(), key=lambda item: item[1][0])
-    return [
-        Candidate(
-            name=_short_name(path, [p for p, _ in ordered]),
+        by_path[layer_path] = (item, kind)
+    ordered = sorted(by_path.items(), key=lambda entry: entry[1][0].index)
+    paths = [p for p, _ in ordered]
+    found = []
+    for path, (item, (prefix, height, width)) in ordered:
+        is_tokens = len(item.shape) == 3
+        candidate = Candidate(
+            name=_short_name(path, paths),
             path=path,
-            op_type=op.type,
-            shape=tuple(op.outputs[0].shape.as_list()),
-            tensor=op.outputs[0].name.split("/", 1)[1],
+            op_type=item.op.type,
+            shape=(None, *item.shape[1:]),
+            tensor=item.op.outputs[0].name.split("/", 1)[1],
+            weighted=item.op.name in weighted,
+            grid=(height, width) if is_tokens else None,
+            prefix=prefix if is_tokens else 0,
         )
-        for path, (_, op) in ordered
-    ]
+        reaches = item.gradient_tokens is None or bool(np.any(item.gradient_tokens[prefix:] > 0))
+        found.append((candidate, reaches))
+    return found
+
+
+def _choose_auto(found: list[tuple[Candidate, bool]]) -> Candidate | None:
+    """The last candidate a weight feeds; for token models, the last token grid the class score reaches.
+
+    Pure preprocessing (grayscale, resizing, normalisation) is never chosen. If
+    no candidate is fed by a trainable weight (a frozen backbone), any variable counts.
+    After the last attention block only the CLS token reaches the head, so token
+    grids there would give all-zero maps: pytorch-grad-cam targets the last
+    block's first norm for the same reason.
+    """
+    tokens = [c for c, reaches in found if c.is_tokens and c.weighted and reaches]
+    if tokens:
+        return tokens[-1]
+    spatial = [c for c, _ in found if not c.is_tokens and c.weighted]
+    return spatial[-1] if spatial else None
 
 
 def _short_name(path: str, all_paths: list[str]) -> str:
@@ -251,22 +382,60 @@ def _short_name(path: str, all_paths: list[str]) -> str:
     return path
 
 
-def _output_head(graph: tf.Graph, output_name: str) -> tuple[bool, tf.Tensor]:
-    """Follow Identity ops back from the output to see whether it is a softmax."""
+def _output_head(graph: tf.Graph, output_name: str) -> tuple[str | None, tf.Tensor]:
+    """Follow Identity ops back from the output: ``("Softmax"|"Sigmoid", its input)`` or ``(None, output)``."""
     tensor = graph.get_tensor_by_name(output_name)
     while tensor.op.type in ("Identity", "IdentityN"):
         tensor = tensor.op.inputs[tensor.value_index if tensor.op.type == "IdentityN" else 0]
-    if tensor.op.type == "Softmax":
-        return True, tensor.op.inputs[0]
-    return False, graph.get_tensor_by_name(output_name)
+    if tensor.op.type in ("Softmax", "Sigmoid"):
+        return tensor.op.type, tensor.op.inputs[0]
+    return None, graph.get_tensor_by_name(output_name)
 
 
-def trace_model_graph(loaded: LoadedModel) -> ModelGraph:
-    """Inline ``loaded.function`` and analyse the flat graph.
+def _fed_by(ops: list[tf.Operation], sources: list[tf.Tensor]) -> set[str]:
+    """Names of ``ops`` downstream of any of ``sources`` (variable handles)."""
+    start = [consumer for tensor in sources for consumer in tensor.consumers()]
+    names = {op.name for op in ops}
+    return _reachable(start, forward=True) & names
+
+
+def _token_gradients(score: tf.Tensor, tensors: list[tf.Tensor]) -> list[tf.Tensor]:
+    """Per token, the largest |d score / d token| on the probe batch (zeros where no path exists)."""
+    if not tensors:
+        return []
+    try:
+        gradients = tf.gradients(tf.reduce_sum(tf.cast(score, tf.float32)), tensors)
+    except (LookupError, ValueError, TypeError):  # an op without a gradient: check nothing
+        return [tf.ones(tf.shape(t)[1:2]) for t in tensors]
+    return [
+        tf.zeros(tf.shape(t)[1:2]) if g is None else tf.reduce_max(tf.abs(tf.cast(g, tf.float32)), axis=[0, 2])
+        for t, g in zip(tensors, gradients)
+    ]
+
+
+_PROBE_BATCH = 2
+_PROBE_SEED = 20261201
+
+
+def _probe_batch(height: int, width: int, channels: int) -> tf.Tensor:
+    rng = np.random.default_rng(_PROBE_SEED)
+    return tf.constant(rng.uniform(0.0, 1.0, (_PROBE_BATCH, height, width, channels)).astype(np.float32))
+
+
+def trace_model_graph(loaded: LoadedModel, *, grid: tuple[int, int] | None = None) -> ModelGraph:
+    """Inline ``loaded.function``, run it once on a probe batch and find the feature maps.
+
+    Shapes are read when the graph runs, not from static inference: a dynamic
+    reshape early on (``tf.image.rgb_to_grayscale`` in a hub module) leaves
+    every later static shape unknown.
+
+    Args:
+        loaded: the loaded model.
+        grid: ``(h, w)`` of a vision transformer's token grid when it is not square.
 
     Raises:
         UnsupportedModelError: refused ops, an output that is not class scores,
-            or no 4-D feature map between the input and the output.
+            or no feature map between the input and the output.
     """
     function = loaded.function
     graph_def = _inline(function)
@@ -275,40 +444,67 @@ def trace_model_graph(loaded: LoadedModel) -> ModelGraph:
     input_name = function.inputs[0].name
     output_name = function.outputs[0].name
     height, width = loaded.input_size
+    channels = getattr(loaded, "channels", 3)
     holder: dict[str, Any] = {}
 
-    def probe(images: tf.Tensor) -> tf.Tensor:
+    @tf.autograph.experimental.do_not_convert
+    def probe(images: tf.Tensor) -> Any:
         graph = tf.compat.v1.get_default_graph()
         bindings = {name: bind_capture(graph, value) for name, value in captures.items()}
         (output,) = _import(graph_def, input_name, images, bindings, [output_name])
-        holder.update(graph=graph, output=output, images=images)
-        return output
-
-    tf.function(probe).get_concrete_function(tf.TensorSpec([None, height, width, 3], tf.float32))
-    graph, output = holder["graph"], holder["output"]
-    _check_scores(output, loaded.kind)
-    is_softmax, logits = _output_head(graph, output.name)
-    image_op = holder["images"].op
-    ops = [op for op in graph.get_operations() if op.name.startswith(IMPORT_SCOPE + "/")]
-    candidates = _find_candidates(ops, image_op, logits, loaded.layer_names)
-    if not candidates:
-        raise UnsupportedModelError(
-            f"the {loaded.kind} has no 4-D feature map with spatial size above 1 on the path from its "
-            "input to its output; Grad-CAM needs a convolutional layer"
+        head, logits = _output_head(graph, output.name)
+        ops = [op for op in graph.get_operations() if op.name.startswith(IMPORT_SCOPE + "/")]
+        on_path = _reachable([images.op], forward=True) & _reachable([logits.op], forward=False)
+        pending = [op for op in ops if op.name in on_path and _may_be_candidate(op)]
+        ranked3 = [op.outputs[0] for op in pending if op.outputs[0].shape.rank == 3]
+        variables = {name: bindings[name] for name, value in captures.items() if isinstance(value, tf.Variable)}
+        trainable = [t for name, t in variables.items() if captures[name].trainable]
+        holder.update(
+            output=output, head=head, logits=logits, pending=pending, ranked3=ranked3,
+            trainable_fed=_fed_by(ops, trainable), variable_fed=_fed_by(ops, list(variables.values())),
         )
+        return [tf.shape(op.outputs[0]) for op in pending], _token_gradients(logits, ranked3)
+
+    concrete = tf.function(probe).get_concrete_function(tf.TensorSpec([None, height, width, channels], tf.float32))
+    output, logits = holder["output"], holder["logits"]
+    _check_scores(output, loaded.kind)
+    shapes, token_gradients = concrete(_probe_batch(height, width, channels))
+    gradients = {t.name: g.numpy() for t, g in zip(holder["ranked3"], token_gradients)}
+    probed = [
+        _Probed(i, op, tuple(int(d) for d in shape.numpy()), gradients.get(op.outputs[0].name))
+        for i, (op, shape) in enumerate(zip(holder["pending"], shapes))
+    ]
+    weighted = holder["trainable_fed"] if any(p.op.name in holder["trainable_fed"] for p in probed) else holder["variable_fed"]
+    found = _find_candidates(probed, _PROBE_BATCH, weighted, loaded.layer_names, grid)
+    if not found:
+        raise UnsupportedModelError(_no_candidate_message(loaded.kind, grid))
     return ModelGraph(
         graph_def=graph_def,
         input_name=input_name,
         output_name=output_name,
         captures=captures,
-        candidates=candidates,
-        output_is_softmax=is_softmax,
+        candidates=[c for c, _ in found],
+        output_is_softmax=holder["head"] == "Softmax",
         logits_name=logits.name.split("/", 1)[1],
         num_classes=int(output.shape[-1]),
         input_size=loaded.input_size,
+        output_is_sigmoid=holder["head"] == "Sigmoid",
+        channels=channels,
+        auto=_choose_auto(found),
     )
 
 
+def _no_candidate_message(kind: str, grid: tuple[int, int] | None) -> str:
+    tokens = f"token tensor [N, T, C] with a {grid[0]}x{grid[1]} grid" if grid else (
+        "token tensor [N, T, C] whose tokens after up to 8 prefix tokens form a square grid (else pass --grid H,W)"
+    )
+    return (
+        f"the {kind} has no 4-D feature map with spatial size above 1 and no {tokens} on the path from its "
+        "input to its output; Grad-CAM needs a convolutional layer or a vision transformer's patch tokens"
+    )
+
+
+@tf.autograph.experimental.do_not_convert
 def _import(
     graph_def: graph_pb2.GraphDef, input_name: str, images: tf.Tensor, bindings: dict[str, tf.Tensor], fetches: list[str]
 ) -> list[tf.Tensor]:
@@ -317,6 +513,7 @@ def _import(
     return tf.graph_util.import_graph_def(graph_def, input_map=input_map, return_elements=fetches, name=IMPORT_SCOPE)
 
 
+@tf.autograph.experimental.do_not_convert
 def bind_capture(graph: Any, value: Any) -> tf.Tensor:
     """Capture a variable handle (or constant) into the function graph being traced."""
     if isinstance(value, tf.Variable):
@@ -331,3 +528,74 @@ def _check_scores(output: tf.Tensor, kind: str) -> None:
             f"the {kind} outputs {output.dtype.name} {shape}; expected class scores, a float tensor [N, C] "
             "with C >= 2 (logits or probabilities)"
         )
+
+
+# -- head/tail split ------------------------------------------------------------------------------
+#
+# Recipro-CAM and top-k run "the model from the feature map A onwards" on new values of A. The tail
+# is the part of the flat graph the requested outputs need, cut at A: every ancestor of the fetches,
+# stopping at A's op, which becomes a placeholder that ``import_graph_def``'s ``input_map`` feeds.
+
+TAIL_SCOPE = "tail"
+
+
+def _node_name(reference: str) -> str:
+    """``"^op"``, ``"op:1"`` or ``"op"`` -> ``"op"``."""
+    return reference.lstrip("^").split(":")[0]
+
+
+def tail_graph_def(
+    graph_def: graph_pb2.GraphDef, cut: str, fetches: list[str], dtype: tf.DType
+) -> graph_pb2.GraphDef:
+    """The sub-graph computing ``fetches`` from the tensor ``cut`` (``"op:0"``), which becomes a placeholder.
+
+    Control inputs are dropped: inlining leaves control edges from every function input to its body, which
+    would drag the whole head in; the tail only computes. Colocation hints naming dropped nodes go too.
+    The model input stays in the tail only if the tail reads it other than through ``cut``.
+
+    Raises:
+        UnsupportedModelError: ``cut`` is not an op's first output, or a fetch does not depend on it.
+    """
+    cut_op, _, index = cut.partition(":")
+    if index not in ("", "0"):
+        raise UnsupportedModelError(f"the feature map {cut} is not its op's first output; the graph cannot be cut there")
+    nodes = {node.name: node for node in graph_def.node}
+    keep: set[str] = set()
+    stack = [_node_name(name) for name in fetches]
+    while stack:
+        name = stack.pop()
+        if name in keep:
+            continue
+        keep.add(name)
+        if name != cut_op:
+            stack.extend(_node_name(ref) for ref in nodes[name].input if not ref.startswith("^"))
+    if cut_op not in keep:
+        raise UnsupportedModelError(f"the model's outputs {fetches} do not depend on the feature map {cut}")
+    tail = graph_pb2.GraphDef(versions=graph_def.versions, library=graph_def.library)
+    for node in graph_def.node:
+        if node.name == cut_op:
+            placeholder = tail.node.add(name=cut_op, op="Placeholder")
+            placeholder.attr["dtype"].type = dtype.as_datatype_enum
+        elif node.name in keep:
+            copy = tail.node.add()
+            copy.CopyFrom(node)
+            data_inputs = [ref for ref in node.input if not ref.startswith("^")]
+            del copy.input[:]
+            copy.input.extend(data_inputs)
+            if "_class" in copy.attr:
+                del copy.attr["_class"]
+    return tail
+
+
+def import_tail(
+    tail: graph_pb2.GraphDef, cut: str, feature_map: tf.Tensor, bindings: dict[str, tf.Tensor], fetches: list[str]
+) -> list[tf.Tensor]:
+    """Import a :func:`tail_graph_def` into the current graph, feeding ``feature_map`` at ``cut``.
+
+    Args:
+        bindings: placeholder name -> tensor for the captures; those the tail does not use are ignored.
+    """
+    present = {node.name for node in tail.node}
+    input_map = {name: value for name, value in bindings.items() if _node_name(name) in present}
+    input_map[cut] = feature_map
+    return tf.graph_util.import_graph_def(tail, input_map=input_map, return_elements=fetches, name=TAIL_SCOPE)

@@ -32,11 +32,12 @@ class LoadedModel:
     """A model reduced to what the exporter needs.
 
     Attributes:
-        function: concrete function, float32 ``[N, H, W, 3]`` -> scores ``[N, C]``.
+        function: concrete function, float32 ``[N, H, W, channels]`` -> scores ``[N, C]``.
         input_size: the model's ``(height, width)``.
         kind: human-readable description of the source ("hub module", ...).
         layer_names: names of Keras layers, used to tidy tensor names.
         keepalive: objects that own the variables captured by ``function``.
+        channels: 3 (RGB), or 1 for grayscale models (fed BT.601 luma by the export).
     """
 
     function: Any
@@ -44,6 +45,7 @@ class LoadedModel:
     kind: str
     layer_names: frozenset[str] = frozenset()
     keepalive: list[Any] = field(default_factory=list)
+    channels: int = 3
 
 
 class _Loader(Protocol):
@@ -51,7 +53,7 @@ class _Loader(Protocol):
 
     def is_supported(self, source: Any) -> bool: ...
 
-    def __call__(self, source: Any, input_size: tuple[int, int] | None) -> LoadedModel: ...
+    def __call__(self, source: Any, input_size: tuple[int, int] | None, output: str | None) -> LoadedModel: ...
 
 
 def _is_keras_model(obj: Any) -> bool:
@@ -77,9 +79,9 @@ def _resolve_size(shape: Sequence[int | None] | None, override: tuple[int, int] 
         raise UnsupportedModelError(
             f"{what} takes input of shape {list(shape)}; expected an image batch [N, H, W, 3]"
         )
-    if shape is not None and shape[3] not in (None, 3):
+    if shape is not None and shape[3] not in (None, 1, 3):
         raise UnsupportedModelError(
-            f"{what} takes {shape[3]} channels; expected RGB images [N, H, W, 3]"
+            f"{what} takes {shape[3]} channels; expected RGB images [N, H, W, 3] or grayscale [N, H, W, 1]"
         )
     fixed = shape is not None and shape[1] is not None and shape[2] is not None
     if override is not None:
@@ -99,8 +101,13 @@ def _resolve_size(shape: Sequence[int | None] | None, override: tuple[int, int] 
     return int(shape[1]), int(shape[2])
 
 
-def _trace(call: Callable[[tf.Tensor], Any], size: tuple[int, int], what: str = "the model") -> Any:
-    spec = tf.TensorSpec([None, size[0], size[1], 3], tf.float32, name="images")
+def _channels(shape: Sequence[int | None] | None) -> int:
+    """1 for grayscale models, else 3 (``_resolve_size`` has refused other counts)."""
+    return 1 if shape is not None and len(shape) == 4 and shape[3] == 1 else 3
+
+
+def _trace(call: Callable[[tf.Tensor], Any], size: tuple[int, int], what: str = "the model", channels: int = 3) -> Any:
+    spec = tf.TensorSpec([None, size[0], size[1], channels], tf.float32, name="images")
     try:
         return tf.function(call).get_concrete_function(spec)
     except (TypeError, ValueError, tf.errors.OpError) as exc:
@@ -113,24 +120,35 @@ def _last_line(exc: BaseException) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
-def _single_output(outputs: Any, what: str) -> tf.Tensor:
-    """Reduce a model's outputs to the one tensor of class scores."""
-    if isinstance(outputs, dict):
-        if len(outputs) != 1:
-            ranked = {k: v for k, v in outputs.items() if v.shape.rank == 2}
-            if len(ranked) != 1:
-                raise UnsupportedModelError(
-                    f"{what} has several outputs {sorted(outputs)}; expected one output of class scores [N, C]"
-                )
-            outputs = ranked
-        return next(iter(outputs.values()))
+def _single_output(outputs: Any, what: str, output: str | None = None, names: Sequence[str] | None = None) -> tf.Tensor:
+    """Reduce a model's outputs to the one tensor of class scores.
+
+    Args:
+        outputs: what the model returned (a tensor, list or dict).
+        what: the model, for messages.
+        output: the output name the user picked (``--output``), if any.
+        names: names of list outputs (Keras ``output_names``); dict keys otherwise.
+    """
     if isinstance(outputs, (list, tuple)):
-        if len(outputs) != 1:
+        if len(outputs) == 1 and output is None:
+            return outputs[0]
+        keys = list(names) if names is not None and len(names) == len(outputs) else [str(i) for i in range(len(outputs))]
+        outputs = dict(zip(keys, outputs))
+    if not isinstance(outputs, dict):
+        if output is not None:
+            raise UnsupportedModelError(f"{what} has a single unnamed output; leave out --output ({output!r} given)")
+        return outputs
+    if output is not None:
+        if output not in outputs:
             raise UnsupportedModelError(
-                f"{what} has {len(outputs)} outputs; expected one output of class scores [N, C]"
+                f"{what} has no output {output!r}; its outputs are {', '.join(map(str, outputs))}"
             )
-        return outputs[0]
-    return outputs
+        return outputs[output]
+    if len(outputs) == 1:
+        return next(iter(outputs.values()))
+    raise UnsupportedModelError(
+        f"{what} has several outputs ({', '.join(map(str, outputs))}); pick the class scores with --output NAME"
+    )
 
 
 class _KerasObjectLoader:
@@ -139,11 +157,11 @@ class _KerasObjectLoader:
     def is_supported(self, source: Any) -> bool:
         return _is_keras_model(source)
 
-    def __call__(self, source: Any, input_size: tuple[int, int] | None) -> LoadedModel:
-        return _from_keras(source, input_size, kind=f"Keras model ({type(source).__module__.split('.')[0]})")
+    def __call__(self, source: Any, input_size: tuple[int, int] | None, output: str | None) -> LoadedModel:
+        return _from_keras(source, input_size, output, kind=f"Keras model ({type(source).__module__.split('.')[0]})")
 
 
-def _from_keras(model: Any, input_size: tuple[int, int] | None, kind: str) -> LoadedModel:
+def _from_keras(model: Any, input_size: tuple[int, int] | None, output: str | None, kind: str) -> LoadedModel:
     shape = None
     inputs = getattr(model, "inputs", None)
     if inputs:
@@ -152,8 +170,10 @@ def _from_keras(model: Any, input_size: tuple[int, int] | None, kind: str) -> Lo
         shape = tuple(inputs[0].shape)
     size = _resolve_size(shape, input_size, f"the {kind}")
     what = f"the {kind}"
-    function = _trace(lambda x: _single_output(model(x, training=False), what), size, what)
-    return LoadedModel(function, size, kind, _keras_layer_names(model), keepalive=[model])
+    names = getattr(model, "output_names", None)
+    channels = _channels(shape)
+    function = _trace(lambda x: _single_output(model(x, training=False), what, output, names), size, what, channels)
+    return LoadedModel(function, size, kind, _keras_layer_names(model), keepalive=[model], channels=channels)
 
 
 def _hub_keras_layer() -> Any:
@@ -176,13 +196,13 @@ class _KerasFileLoader:
     def is_supported(self, source: Any) -> bool:
         return isinstance(source, (str, os.PathLike)) and Path(source).suffix in (".h5", ".hdf5", ".keras")
 
-    def __call__(self, source: Any, input_size: tuple[int, int] | None) -> LoadedModel:
+    def __call__(self, source: Any, input_size: tuple[int, int] | None, output: str | None) -> LoadedModel:
         path = Path(source)
         if path.suffix == ".keras" and _keras_file_major_version(path) >= 3:
             import keras
 
             model = _load_or_explain(lambda: keras.saving.load_model(path, compile=False), path, "a Keras 3 model")
-            return _from_keras(model, input_size, kind="Keras 3 model")
+            return _from_keras(model, input_size, output, kind="Keras 3 model")
         import tf_keras
 
         model = _load_or_explain(
@@ -190,7 +210,7 @@ class _KerasFileLoader:
             path,
             f"a tf_keras {path.suffix} model",
         )
-        return _from_keras(model, input_size, kind="tf_keras model")
+        return _from_keras(model, input_size, output, kind="tf_keras model")
 
 
 def _keras_file_major_version(path: Path) -> int:
@@ -209,7 +229,7 @@ class _KerasSavedModelLoader:
     def is_supported(self, source: Any) -> bool:
         return isinstance(source, (str, os.PathLike)) and (Path(source) / "keras_metadata.pb").is_file()
 
-    def __call__(self, source: Any, input_size: tuple[int, int] | None) -> LoadedModel:
+    def __call__(self, source: Any, input_size: tuple[int, int] | None, output: str | None) -> LoadedModel:
         import tf_keras
 
         model = _load_or_explain(
@@ -219,7 +239,7 @@ class _KerasSavedModelLoader:
             source,
             "a tf_keras SavedModel",
         )
-        return _from_keras(model, input_size, kind="tf_keras SavedModel")
+        return _from_keras(model, input_size, output, kind="tf_keras SavedModel")
 
 
 class _HubLoader:
@@ -236,7 +256,7 @@ class _HubLoader:
             return True
         return isinstance(source, (str, os.PathLike)) and (Path(source) / "saved_model.pb").is_file()
 
-    def __call__(self, source: Any, input_size: tuple[int, int] | None) -> LoadedModel:
+    def __call__(self, source: Any, input_size: tuple[int, int] | None, output: str | None) -> LoadedModel:
         import tensorflow_hub as hub
 
         handle = os.fspath(source)
@@ -246,9 +266,9 @@ class _HubLoader:
             raise ModelSourceError(f"could not load {handle} as a TF2 SavedModel / hub module: {exc}") from exc
         call = getattr(obj, "__call__", None)
         if call is not None and getattr(call, "concrete_functions", None):
-            return _from_restored_call(obj, input_size, handle)
+            return _from_restored_call(obj, input_size, output, handle)
         if "serving_default" in getattr(obj, "signatures", {}):
-            return _from_signature(obj, obj.signatures["serving_default"], input_size, handle)
+            return _from_signature(obj, obj.signatures["serving_default"], input_size, output, handle)
         raise UnsupportedModelError(
             f"{handle} has neither a callable __call__ (hub module) nor a 'serving_default' signature"
         )
@@ -264,7 +284,7 @@ def _image_spec_shape(specs: Sequence[Any], what: str) -> tuple[int | None, ...]
     return tuple(spec.shape.as_list()) if spec.shape.rank is not None else None
 
 
-def _from_restored_call(obj: Any, input_size: tuple[int, int] | None, handle: str) -> LoadedModel:
+def _from_restored_call(obj: Any, input_size: tuple[int, int] | None, output: str | None, handle: str) -> LoadedModel:
     what = f"hub module {handle}"
     concretes = obj.__call__.concrete_functions
     args, kwargs = concretes[0].structured_input_signature
@@ -276,12 +296,15 @@ def _from_restored_call(obj: Any, input_size: tuple[int, int] | None, handle: st
 
     def call(x: tf.Tensor) -> tf.Tensor:
         out = obj(x, training=False) if takes_training else obj(x)
-        return _single_output(out, what)
+        return _single_output(out, what, output)
 
-    return LoadedModel(_trace(call, size, what), size, "TF2 hub module", keepalive=[obj])
+    channels = _channels(shape)
+    return LoadedModel(_trace(call, size, what, channels), size, "TF2 hub module", keepalive=[obj], channels=channels)
 
 
-def _from_signature(obj: Any, signature: Any, input_size: tuple[int, int] | None, handle: str) -> LoadedModel:
+def _from_signature(
+    obj: Any, signature: Any, input_size: tuple[int, int] | None, output: str | None, handle: str
+) -> LoadedModel:
     what = f"SavedModel {handle} (signature 'serving_default')"
     kwargs = signature.structured_input_signature[1]
     shape = _image_spec_shape(list(kwargs.values()), what)
@@ -289,9 +312,12 @@ def _from_signature(obj: Any, signature: Any, input_size: tuple[int, int] | None
     (arg_name,) = kwargs
 
     def call(x: tf.Tensor) -> tf.Tensor:
-        return _single_output(signature(**{arg_name: x}), what)
+        return _single_output(signature(**{arg_name: x}), what, output)
 
-    return LoadedModel(_trace(call, size, what), size, "TF2 SavedModel signature", keepalive=[obj, signature])
+    channels = _channels(shape)
+    return LoadedModel(
+        _trace(call, size, what, channels), size, "TF2 SavedModel signature", keepalive=[obj, signature], channels=channels
+    )
 
 
 class _ModuleLoader:
@@ -300,11 +326,11 @@ class _ModuleLoader:
     def is_supported(self, source: Any) -> bool:
         return isinstance(source, tf.Module) or (callable(source) and not isinstance(source, (str, os.PathLike)))
 
-    def __call__(self, source: Any, input_size: tuple[int, int] | None) -> LoadedModel:
+    def __call__(self, source: Any, input_size: tuple[int, int] | None, output: str | None) -> LoadedModel:
         size = _resolve_size(None, input_size, f"the callable {type(source).__name__}")
         what = f"the callable {type(source).__name__}"
         return LoadedModel(
-            _trace(lambda x: _single_output(source(x), what), size), size, "callable", keepalive=[source]
+            _trace(lambda x: _single_output(source(x), what, output), size), size, "callable", keepalive=[source]
         )
 
 
@@ -317,13 +343,14 @@ _LOADERS: list[_Loader] = [
 ]
 
 
-def load_model(source: Any, *, input_size: tuple[int, int] | None = None) -> LoadedModel:
+def load_model(source: Any, *, input_size: tuple[int, int] | None = None, output: str | None = None) -> LoadedModel:
     """Load ``source`` with the first loader that supports it.
 
     Args:
         source: a hub handle or URL, a path (SavedModel folder, ``.h5``,
             ``.keras``), a Keras model, or a ``tf.Module``/callable.
         input_size: ``(height, width)``; required only for size-agnostic models.
+        output: name of the class-score output of a model with several outputs.
 
     Raises:
         ModelSourceError: the path does not exist, or no loader accepts it.
@@ -337,6 +364,6 @@ def load_model(source: Any, *, input_size: tuple[int, int] | None = None) -> Loa
             )
     for loader in _LOADERS:
         if loader.is_supported(source):
-            return loader(source, input_size)
+            return loader(source, input_size, output)
     tried = "; ".join(loader.name for loader in _LOADERS)
     raise ModelSourceError(f"no loader accepts {source!r} (tried: {tried})")

@@ -1,6 +1,13 @@
-"""The exported ``tf.Module``: ``predict`` and ``explain`` built on the flat graph.
+"""The exported ``tf.Module``: every signature built from one table, input kind x head.
 
-Both signatures import the same inlined graph and bind it to this module's own
+Input kinds are uint8 ``images`` and encoded ``image_bytes``; heads are
+``predict``, ``explain`` with one CAM method (:mod:`._cam`) and
+``explain_topk``. Each (kind, head) pair is one ``tf.function``, so a request
+pays only for what its signature computes. Every signature returns empty
+outputs for an empty batch without running the model (``tf.cond``): oneDNN
+rejects empty batches in some kernels (FusedBatchNormV3).
+
+All signatures import the same inlined graph and bind it to this module's own
 variables, so the weights are saved once, as variables, and TF Serving's
 Session loader restores exactly the handles the functions read (the Keras 3
 ``Could not find variable`` trap cannot happen: no Keras object is saved).
@@ -12,7 +19,8 @@ input specs have unknown rank: a static shape would let TF drop the asserts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,12 +29,13 @@ import tensorflow as tf
 from gradcam_serving import signatures as sig
 from gradcam_serving.errors import UnsupportedModelError
 
+from ._cam import CamInputs, Method, finish, get_method, parse_methods
 from ._encoded import DEFAULT_MAX_PIXELS, colormap_table, decode_images, overlay_pngs
-from ._graph import Candidate, ModelGraph, bind_capture
+from ._graph import Candidate, ModelGraph, bind_capture, import_tail, tail_graph_def
 
-__all__ = ["GradcamModule", "Preprocessing", "ScoreMode"]
+__all__ = ["GradcamModule", "Preprocessing", "ScoreMode", "signature_table"]
 
-ScoreMode = Literal["auto", "logits", "probabilities"]
+ScoreMode = Literal["auto", "logits", "probabilities", "sigmoid"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,44 @@ def _validate_images(images: tf.Tensor) -> tf.Tensor:
     return images
 
 
+def _check_pixel_limit(images: tf.Tensor, max_pixels: int) -> tf.Tensor:
+    """The export's pixel limit holds for uint8 images too, not only for encoded ones."""
+    shape = tf.shape(images, out_type=tf.int64)
+    check = tf.debugging.Assert(
+        shape[1] * shape[2] <= max_pixels,
+        [f"images too large: the export accepts at most {max_pixels} pixels (height x width) per image; "
+         "got height and width", shape[1:3]],
+        name="check_image_pixels",
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(images)
+
+
+def _validate_k(k: tf.Tensor, batch: tf.Tensor, num_classes: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """``k``: an int32 scalar or one value per image, each in 1..C; returns ``(k as [N], max k)``.
+
+    A per-image ``[N]`` form exists because TF Serving's batching session refuses scalar
+    inputs ("Batching session Run() input tensors must have at least one dimension"); a
+    scalar is kept for callers of servers without batching. One assert, as in
+    ``_validate_images``.
+    """
+    shape = tf.shape(k)
+    padded = tf.concat([shape, [-1]], axis=0)
+    scalar = tf.equal(tf.size(shape), 0)
+    per_image = tf.logical_and(tf.equal(tf.size(shape), 1), tf.equal(padded[0], batch))
+    values = tf.reshape(k, [-1])
+    in_range = tf.logical_and(tf.reduce_all(values >= 1), tf.reduce_all(values <= num_classes))
+    check = tf.debugging.Assert(
+        tf.logical_and(tf.logical_or(scalar, per_image), in_range),
+        [f"k must be an int32 scalar or one value per image, each in 1..{num_classes} "
+         f"(the model has {num_classes} classes); got batch size", batch, "and k", k],
+        summarize=8,
+        name="check_k",
+    )
+    with tf.control_dependencies([check]):
+        return tf.broadcast_to(values, [batch]), tf.reduce_max(tf.concat([values, [1]], axis=0))
+
+
 def _validate_class_index(class_index: tf.Tensor, batch: tf.Tensor, num_classes: int) -> tf.Tensor:
     """One assert, built only from ops that cannot fail on a wrong shape (see ``_validate_images``)."""
     shape = tf.shape(class_index)
@@ -112,17 +159,76 @@ def _validate_class_index(class_index: tf.Tensor, batch: tf.Tensor, num_classes:
     return class_index
 
 
+_IMAGES, _BYTES = "images", "bytes"
+_PREDICT, _EXPLAIN, _TOPK = "predict", "explain", "topk"
+_INPUT_SPECS = {
+    _IMAGES: tf.TensorSpec(None, tf.uint8, name=sig.IMAGES),
+    _BYTES: tf.TensorSpec(None, tf.string, name=sig.IMAGE_BYTES),
+}
+_HEAD_SPECS = {
+    _PREDICT: [],
+    _EXPLAIN: [tf.TensorSpec(None, tf.int32, name=sig.CLASS_INDEX)],
+    _TOPK: [tf.TensorSpec(None, tf.int32, name=sig.K)],
+}
+
+
+def signature_table(methods: Sequence[str], topk: bool = True) -> dict[str, tuple[str, str, str | None]]:
+    """Signature name -> (input kind, head, CAM method); the first method is the default.
+
+    ``topk=False`` leaves out ``explain_topk*``: they re-run the model from the target layer, which
+    a vision transformer's token grid cannot feed (the tail reads the raw tokens, CLS included).
+    """
+    default = methods[0]
+    table: dict[str, tuple[str, str, str | None]] = {
+        sig.PREDICT: (_IMAGES, _PREDICT, None),
+        sig.PREDICT_BYTES: (_BYTES, _PREDICT, None),
+        sig.EXPLAIN: (_IMAGES, _EXPLAIN, default),
+        sig.EXPLAIN_BYTES: (_BYTES, _EXPLAIN, default),
+    }
+    if topk:
+        table[sig.EXPLAIN_TOPK] = (_IMAGES, _TOPK, default)
+        table[sig.EXPLAIN_TOPK_BYTES] = (_BYTES, _TOPK, default)
+    for method in methods:
+        table[sig.explain_signature(method)] = (_IMAGES, _EXPLAIN, method)
+        table[sig.explain_signature(method, encoded=True)] = (_BYTES, _EXPLAIN, method)
+    return table
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A request's images after its input stage, as every head sees them.
+
+    Attributes:
+        model_input: preprocessed ``[N, H, W, 3]`` at the model's input size.
+        size: the heatmaps' size: the request's for uint8 images, the model's for
+            encoded ones (whose sizes may differ within a batch).
+        image_bytes: the encoded images (overlays are drawn over them), or ``None``.
+    """
+
+    model_input: tf.Tensor
+    size: Any
+    image_bytes: tf.Tensor | None
+
+    @property
+    def count(self) -> tf.Tensor:
+        return tf.shape(self.model_input)[0]
+
+
 class GradcamModule(tf.Module):
     """The module written to ``BASE/NAME/VERSION``.
 
     Args:
         graph: the inlined model graph.
-        target: the feature map Grad-CAM differentiates against.
+        target: the feature map the CAM methods read (A).
+        methods: CAM methods to export (see :mod:`._cam`); the first is the
+            default that ``explain`` and ``explain_topk`` compute.
         labels: one label per class, or ``None`` to return indices as text.
         preprocessing: pixel scaling done in-graph.
-        scores: ``auto`` (softmax outputs are probabilities, anything else
-            logits), ``logits`` or ``probabilities``.
-        max_pixels: largest encoded image (height x width) the ``*_bytes`` signatures decode.
+        scores: ``auto`` (softmax outputs are probabilities, sigmoid outputs
+            multi-label probabilities, anything else logits), ``logits``,
+            ``probabilities`` or ``sigmoid`` (multi-label: independent sigmoids,
+            Grad-CAM on the pre-sigmoid logit).
+        max_pixels: largest image (height x width) any signature accepts.
         colormap: matplotlib colormap of the in-graph ``overlay_png``.
         overlay_alpha: heatmap weight of the overlay, in [0, 1].
     """
@@ -132,6 +238,7 @@ class GradcamModule(tf.Module):
         graph: ModelGraph,
         target: Candidate,
         *,
+        methods: Sequence[str] | str = (sig.DEFAULT_METHOD,),
         labels: Sequence[str] | None = None,
         preprocessing: Preprocessing = Preprocessing(),
         scores: ScoreMode = "auto",
@@ -146,8 +253,20 @@ class GradcamModule(tf.Module):
             raise ValueError(f"overlay_alpha must lie in [0, 1]; got {overlay_alpha}")
         if labels is not None and len(labels) != graph.num_classes:
             raise ValueError(f"got {len(labels)} labels for a model with {graph.num_classes} classes")
-        if scores not in ("auto", "logits", "probabilities"):
-            raise ValueError(f"scores must be 'auto', 'logits' or 'probabilities'; got {scores!r}")
+        if scores not in ("auto", "logits", "probabilities", "sigmoid"):
+            raise ValueError(f"scores must be 'auto', 'logits', 'probabilities' or 'sigmoid'; got {scores!r}")
+        if graph.channels == 1 and preprocessing.mean is not None and len({*preprocessing.mean}) + len({*preprocessing.std}) > 2:
+            raise ValueError(
+                "the model takes grayscale images, so --mean/--std need the same value for R, G and B; "
+                f"got mean {preprocessing.mean} and std {preprocessing.std}"
+            )
+        self.methods = parse_methods(methods)
+        if target.is_tokens and any(get_method(m).needs_tail for m in self.methods):
+            raise ValueError(
+                f"method(s) {', '.join(m for m in self.methods if get_method(m).needs_tail)} re-run the model "
+                f"from the target layer, which is not supported for the token layer {target.name!r} of a vision "
+                "transformer; use a gradient method (gradcam, gradcampp, hirescam, xgradcam, layercam) or eigencam"
+            )
         self._graph = graph
         self._target = target
         self._preprocessing = preprocessing
@@ -156,42 +275,60 @@ class GradcamModule(tf.Module):
         self._max_pixels = max_pixels
         self._colormap = colormap_table(colormap)
         self._overlay_alpha = overlay_alpha
+        self._tail_def: Any = None
         self._names = [name for name, value in graph.captures.items() if isinstance(value, tf.Variable)]
         self.weights = [
             tf.Variable(graph.captures[name].read_value(), trainable=False, name=_var_name(graph.captures[name]))
             for name in self._names
         ]
-        self.predict = tf.function(
-            self._predict, input_signature=[tf.TensorSpec(None, tf.uint8, name=sig.IMAGES)]
-        )
-        self.explain = tf.function(
-            self._explain,
-            input_signature=[
-                tf.TensorSpec(None, tf.uint8, name=sig.IMAGES),
-                tf.TensorSpec(None, tf.int32, name=sig.CLASS_INDEX),
-            ],
-        )
-        self.predict_bytes = tf.function(
-            self._predict_bytes, input_signature=[tf.TensorSpec(None, tf.string, name=sig.IMAGE_BYTES)]
-        )
-        self.explain_bytes = tf.function(
-            self._explain_bytes,
-            input_signature=[
-                tf.TensorSpec(None, tf.string, name=sig.IMAGE_BYTES),
-                tf.TensorSpec(None, tf.int32, name=sig.CLASS_INDEX),
-            ],
-        )
+        # Rows that compute the same thing (``explain`` and ``explain_<default>``) share one function, so it
+        # is traced, saved and checked once and appears under both signature names.
+        by_row: dict[tuple[str, str, str | None], Any] = {}
+        self.functions: dict[str, Any] = {}
+        for name, row in signature_table(self.methods, topk=not target.is_tokens).items():
+            if row not in by_row:
+                by_row[row] = self._signature_function(*row)
+            self.functions[name] = by_row[row]
 
     def signatures(self) -> dict[str, Any]:
         """Concrete functions keyed by signature name, ready for ``tf.saved_model.save``."""
-        predict = self.predict.get_concrete_function()
-        return {
-            sig.PREDICT: predict,
-            sig.SERVING_DEFAULT: predict,
-            sig.EXPLAIN: self.explain.get_concrete_function(),
-            sig.PREDICT_BYTES: self.predict_bytes.get_concrete_function(),
-            sig.EXPLAIN_BYTES: self.explain_bytes.get_concrete_function(),
-        }
+        concrete = {name: function.get_concrete_function() for name, function in self.functions.items()}
+        concrete[sig.SERVING_DEFAULT] = concrete[sig.PREDICT]
+        return concrete
+
+    def _signature_function(self, kind: str, head: str, method: str | None) -> Any:
+        """One row of the table: input stage, then the head, skipped for an empty batch."""
+        cam_method = get_method(method) if method is not None else None
+
+        def run(inputs: tf.Tensor, *extra: tf.Tensor) -> dict[str, tf.Tensor]:
+            batch = self._stage(kind, inputs)
+            if head == _PREDICT:
+                compute = lambda: self._predict_head(batch)  # noqa: E731
+                return tf.cond(batch.count > 0, compute, lambda: self._empty(head, batch))
+            if head == _EXPLAIN:
+                (class_index,) = extra
+                class_index = _validate_class_index(class_index, batch.count, self._graph.num_classes)
+                compute = lambda: self._explain_head(batch, cam_method, class_index)  # noqa: E731
+                return tf.cond(batch.count > 0, compute, lambda: self._empty(head, batch))
+            k, most = _validate_k(extra[0], batch.count, self._graph.num_classes)
+            compute = lambda: self._topk_head(batch, cam_method, k, most)  # noqa: E731
+            return tf.cond(batch.count > 0, compute, lambda: self._empty(head, batch, most))
+
+        specs = [_INPUT_SPECS[kind], *_HEAD_SPECS[head]]
+        # Name the parameters after the aliases, so in-process calls take the same keywords as TF Serving.
+        run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter(spec.name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for spec in specs]
+        )
+        return tf.function(run, input_signature=specs, autograph=False)
+
+    # -- input stages -----------------------------------------------------------------------------
+
+    def _stage(self, kind: str, inputs: tf.Tensor) -> _Batch:
+        if kind == _IMAGES:
+            images = _check_pixel_limit(_validate_images(inputs), self._max_pixels)
+            return _Batch(self._model_input(images), tf.shape(images)[1:3], None)
+        image_bytes, pixels = decode_images(inputs, self._graph.input_size, self._max_pixels)
+        return _Batch(self._pixels_to_input(pixels), self._graph.input_size, image_bytes)
 
     # -- graph pieces ---------------------------------------------------------------------------
 
@@ -205,25 +342,93 @@ class GradcamModule(tf.Module):
 
     def _model_input(self, images: tf.Tensor) -> tf.Tensor:
         pixels = tf.image.resize(tf.cast(images, tf.float32), self._graph.input_size, method="bilinear")
+        return self._pixels_to_input(pixels)
+
+    def _pixels_to_input(self, pixels: tf.Tensor) -> tf.Tensor:
+        """Float RGB pixels in [0, 255] -> model input; grayscale models get BT.601 luma first."""
+        if self._graph.channels == 1:
+            # mean/std hold three equal values (checked in __init__): keep one channel after broadcasting
+            return self._preprocessing.apply(tf.image.rgb_to_grayscale(pixels))[..., :1]
         return self._preprocessing.apply(pixels)
+
+    def _score_fetches(self) -> list[str]:
+        g = self._graph
+        sigmoid = self._is_multilabel()
+        use_logits = (g.output_is_softmax and self._scores != "logits") or (sigmoid and g.output_is_sigmoid)
+        return [g.output_name] + ([g.logits_name] if use_logits else [])
+
+    def _is_multilabel(self) -> bool:
+        """Independent sigmoids per class: forced, or ``auto`` on a model whose output is a ``Sigmoid``."""
+        return self._scores == "sigmoid" or (self._scores == "auto" and self._graph.output_is_sigmoid)
 
     def _run_model(self, model_input: tf.Tensor, extra: list[str]) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
         """Import the graph once; return (class-score tensor, probabilities, extra fetches)."""
-        g = self._graph
-        use_softmax_input = g.output_is_softmax and self._scores != "logits"
-        fetches = [g.output_name] + ([g.logits_name] if use_softmax_input else []) + extra
-        tensors = g.import_graph(model_input, self._bindings(), fetches)
-        # The contract says float32 whatever the model computes in (float16 mixed precision, float64).
+        fetches = self._score_fetches() + extra
+        # The identity brings the input into the tf.cond branch being traced (import_graph_def cannot map
+        # a tensor of the enclosing graph).
+        tensors = self._graph.import_graph(tf.identity(model_input), self._bindings(), fetches)
         # Extra fetches (the feature map) stay uncast: gradients must be taken at the real tensor.
         heads = len(fetches) - len(extra)
-        scores = [tf.cast(t, tf.float32) for t in tensors[:heads]]
-        rest = list(tensors[heads:])
+        scores, probabilities = self._scores_of(tensors[:heads])
+        return scores, probabilities, list(tensors[heads:])
+
+    def _scores_of(self, outputs: Sequence[tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        """(class scores to differentiate, probabilities) from the fetched output (and logits)."""
+        # The contract says float32 whatever the model computes in (float16 mixed precision, float64).
+        scores = [tf.cast(t, tf.float32) for t in outputs]
         output = scores[0]
-        if use_softmax_input:
-            return scores[1], output, rest
+        if len(scores) > 1:
+            return scores[1], output
         if self._scores == "probabilities":
-            return output, output, rest
-        return output, tf.nn.softmax(output, axis=-1), rest
+            return output, output
+        if self._is_multilabel():
+            return output, tf.sigmoid(output)
+        return output, tf.nn.softmax(output, axis=-1)
+
+    def _tail(self, feature_map: tf.Tensor, model_input: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The model from the target layer onwards, run on new feature maps: (scores, probabilities).
+
+        ``feature_map`` holds, image-major, a whole number of copies per image of ``model_input``; a tail
+        that also reads the input itself (e.g. its shape) gets the input repeated to match.
+        """
+        fetches = self._score_fetches()
+        if self._tail_def is None:
+            self._tail_def = tail_graph_def(self._graph.graph_def, self._target.tensor, fetches, feature_map.dtype)
+        bindings = self._bindings()
+        if any(node.name == self._graph.input_name.split(":")[0] for node in self._tail_def.node):
+            copies = tf.shape(feature_map)[0] // tf.maximum(tf.shape(model_input)[0], 1)
+            bindings[self._graph.input_name] = tf.repeat(tf.identity(model_input), copies, axis=0)
+        return self._scores_of(import_tail(self._tail_def, self._target.tensor, feature_map, bindings, fetches))
+
+    def _gradients(self, class_score: tf.Tensor, feature_map: tf.Tensor) -> tf.Tensor:
+        (gradients,) = tf.gradients(class_score, feature_map)
+        if gradients is None:
+            raise UnsupportedModelError(
+                f"layer {self._target.name!r} has no gradient path to the class score; pick another layer"
+            )
+        return tf.cast(gradients, tf.float32)
+
+    def _method_cam(
+        self,
+        method: Method,
+        feature_map: tf.Tensor,
+        class_index: tf.Tensor,
+        scores: Callable[[], tf.Tensor],
+        model_input: tf.Tensor,
+    ) -> tf.Tensor:
+        """The method's raw map; the gradient is built only for methods that use it."""
+        gradients = None
+        if method.needs_gradient:
+            gradients = self._gradients(tf.gather(scores(), class_index, batch_dims=1), feature_map)
+        dtype = feature_map.dtype
+        return method.cam(
+            CamInputs(
+                feature_map=tf.cast(feature_map, tf.float32),
+                gradients=gradients,
+                class_index=class_index,
+                probabilities_of=lambda copies: self._tail(tf.cast(copies, dtype), model_input)[1],
+            )
+        )
 
     def _labels(self, class_index: tf.Tensor) -> tf.Tensor:
         if self._label_values is None:
@@ -239,56 +444,72 @@ class GradcamModule(tf.Module):
             sig.LABEL: self._labels(class_index),
         }
 
-    # -- signatures -------------------------------------------------------------------------------
+    # -- heads ------------------------------------------------------------------------------------
 
-    def _predict(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        return self._predict_outputs(self._model_input(_validate_images(images)))
-
-    def _explain(self, images: tf.Tensor, class_index: tf.Tensor) -> dict[str, tf.Tensor]:
-        images = _validate_images(images)
-        class_index = _validate_class_index(class_index, tf.shape(images)[0], self._graph.num_classes)
-        return self._explain_outputs(self._model_input(images), class_index, tf.shape(images)[1:3])
-
-    def _predict_bytes(self, image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
-        _, pixels = decode_images(image_bytes, self._graph.input_size, self._max_pixels)
-        return self._predict_outputs(self._preprocessing.apply(pixels))
-
-    def _explain_bytes(self, image_bytes: tf.Tensor, class_index: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Heatmaps come at the model's input size: images in one batch may differ in size."""
-        image_bytes, pixels = decode_images(image_bytes, self._graph.input_size, self._max_pixels)
-        class_index = _validate_class_index(class_index, tf.shape(image_bytes)[0], self._graph.num_classes)
-        outputs = self._explain_outputs(self._preprocessing.apply(pixels), class_index, self._graph.input_size)
-        outputs[sig.OVERLAY_PNG] = overlay_pngs(
-            image_bytes, outputs[sig.HEATMAP], self._colormap, self._overlay_alpha, self._max_pixels
-        )
-        return outputs
-
-    def _predict_outputs(self, model_input: tf.Tensor) -> dict[str, tf.Tensor]:
-        _, probabilities, _ = self._run_model(model_input, [])
+    def _predict_head(self, batch: _Batch) -> dict[str, tf.Tensor]:
+        _, probabilities, _ = self._run_model(batch.model_input, [])
         return self._outputs(probabilities, tf.argmax(probabilities, axis=-1, output_type=tf.int32))
 
-    def _explain_outputs(self, model_input: tf.Tensor, class_index: tf.Tensor, size: Any) -> dict[str, tf.Tensor]:
-        scores, probabilities, (feature_map,) = self._run_model(model_input, [self._target.tensor])
+    def _explain_head(self, batch: _Batch, method: Method, class_index: tf.Tensor) -> dict[str, tf.Tensor]:
+        scores, probabilities, (feature_map,) = self._run_model(batch.model_input, [self._target.tensor])
         predicted = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         chosen = tf.where(class_index < 0, predicted, class_index)
-        class_score = tf.gather(scores, chosen, batch_dims=1)
+        cam, heatmap = finish(
+            self._method_cam(method, feature_map, chosen, lambda: scores, batch.model_input), batch.size
+        )
         outputs = self._outputs(probabilities, chosen)
-        outputs[sig.HEATMAP] = self._heatmap(class_score, feature_map, size)
+        outputs[sig.HEATMAP] = heatmap
+        outputs[sig.CAM] = cam
+        if batch.image_bytes is not None:
+            outputs[sig.OVERLAY_PNG] = overlay_pngs(
+                batch.image_bytes, heatmap, self._colormap, self._overlay_alpha, self._max_pixels
+            )
         return outputs
 
-    def _heatmap(self, class_score: tf.Tensor, feature_map: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
-        """Grad-CAM: ReLU(sum_k mean_ij(dS/dA_k) * A_k), resized, divided by its maximum."""
-        (gradients,) = tf.gradients(class_score, feature_map)
-        if gradients is None:
-            raise UnsupportedModelError(
-                f"layer {self._target.name!r} has no gradient path to the class score; pick another layer"
-            )
-        weights = tf.reduce_mean(tf.cast(gradients, tf.float32), axis=[1, 2])
-        cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", tf.cast(feature_map, tf.float32), weights))
-        cam = tf.image.resize(cam[..., tf.newaxis], size, method="bilinear")[..., 0]
-        peak = tf.reduce_max(cam, axis=[1, 2], keepdims=True)
-        return tf.clip_by_value(tf.math.divide_no_nan(cam, peak), 0.0, 1.0)
+    def _topk_head(self, batch: _Batch, method: Method, k: tf.Tensor, most: tf.Tensor) -> dict[str, tf.Tensor]:
+        """One forward pass; the tail runs on ``most`` copies of A, and one gradient covers them all.
 
+        Every image gets ``most`` (the largest k) rows; the rows past an image's own k are
+        padding: class -1, score 0, empty label, zero maps. TF Serving's batching merges
+        requests with different k into one run and splits only along the batch axis, so a
+        client trims the rows to the k it asked for.
+        """
+        _, probabilities, (feature_map,) = self._run_model(batch.model_input, [self._target.tensor])
+        top = tf.math.top_k(probabilities, most)
+        copies = tf.repeat(feature_map, most, axis=0)
+        copies.set_shape([None, *feature_map.shape[1:]])
+        classes = tf.reshape(top.indices, [-1])
+        tail_scores = lambda: self._tail(copies, batch.model_input)[0]  # noqa: E731
+        cam, heatmap = finish(self._method_cam(method, copies, classes, tail_scores, batch.model_input), batch.size)
+        leading = tf.shape(top.indices)
+        kept = tf.sequence_mask(k, most)
+        maps_kept = lambda x: tf.where(kept[:, :, tf.newaxis, tf.newaxis], x, tf.zeros_like(x))  # noqa: E731
+        return {
+            sig.PROBABILITIES: probabilities,
+            sig.CLASS_INDEX: tf.where(kept, top.indices, -tf.ones_like(top.indices)),
+            sig.SCORE: tf.where(kept, top.values, tf.zeros_like(top.values)),
+            sig.LABEL: tf.where(kept, self._labels(top.indices), ""),
+            sig.HEATMAP: maps_kept(tf.reshape(heatmap, tf.concat([leading, tf.shape(heatmap)[1:]], axis=0))),
+            sig.CAM: maps_kept(tf.reshape(cam, tf.concat([leading, tf.shape(cam)[1:]], axis=0))),
+        }
+
+    def _empty(self, head: str, batch: _Batch, k: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """The outputs of ``head`` for N = 0, at their documented shapes, without running the model."""
+        per_image = [] if k is None else [k]
+        height, width = (batch.size[0], batch.size[1])
+        outputs = {
+            sig.PROBABILITIES: tf.zeros([0, self._graph.num_classes], tf.float32),
+            sig.CLASS_INDEX: tf.zeros([0, *per_image], tf.int32),
+            sig.SCORE: tf.zeros([0, *per_image], tf.float32),
+            sig.LABEL: tf.fill([0, *per_image], ""),
+        }
+        if head == _PREDICT:
+            return outputs
+        outputs[sig.HEATMAP] = tf.zeros([0, *per_image, height, width], tf.float32)
+        outputs[sig.CAM] = tf.zeros([0, *per_image, *(self._target.grid or self._target.shape[1:3])], tf.float32)
+        if head == _EXPLAIN and batch.image_bytes is not None:
+            outputs[sig.OVERLAY_PNG] = tf.fill([0], "")
+        return outputs
 
 def _var_name(variable: tf.Variable) -> str:
     return variable.name.split(":")[0]

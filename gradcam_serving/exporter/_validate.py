@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from gradcam_serving import signatures as sig
@@ -99,9 +100,23 @@ def _check_ops(report: ValidationReport, ops: set[str]) -> None:
                else "every op has a GPU kernel")
 
 
+def _contract(signature_names: Any) -> dict[str, tuple[set[str], set[str]]]:
+    """The fixed signatures, plus the twins of every method the export holds."""
+    contract = dict(_CONTRACT)
+    explain_outputs = set(sig.EXPLAIN_OUTPUTS) | {sig.CAM}
+    for method in sig.exported_methods(signature_names):
+        contract[sig.explain_signature(method)] = ({sig.IMAGES, sig.CLASS_INDEX}, explain_outputs)
+        contract[sig.explain_signature(method, encoded=True)] = (
+            {sig.IMAGE_BYTES, sig.CLASS_INDEX}, explain_outputs | {sig.OVERLAY_PNG}
+        )
+    if sig.EXPLAIN_TOPK in signature_names:
+        contract[sig.EXPLAIN_TOPK] = ({sig.IMAGES, sig.K}, set(sig.TOPK_OUTPUTS))
+    return contract
+
+
 def _check_contract(report: ValidationReport, meta_graph: Any) -> None:
     problems = []
-    for name, (inputs, outputs) in _CONTRACT.items():
+    for name, (inputs, outputs) in _contract(set(meta_graph.signature_def)).items():
         if name not in meta_graph.signature_def:
             problems.append(f"missing signature {name!r}")
             continue
@@ -117,12 +132,45 @@ def _check_warmup(report: ValidationReport, export_dir: Path) -> None:
         return
     try:
         records = list(read_warmup_requests(export_dir))
-        for signature, inputs in records:
-            run_like_tf_serving(export_dir, {signature: inputs})
+        answers = [(signature, inputs, run_like_tf_serving(export_dir, {signature: inputs})[signature])
+                   for signature, inputs in records]
     except (GradcamServingError, ValueError, tf.errors.OpError) as exc:
         report.add("warmup records", False, str(exc).splitlines()[0])
         return
     report.add("warmup records", True, f"{len(records)} records replayed on TF Serving's loading path")
+    _check_heatmaps(report, answers)
+
+
+def _heatmap_problem(inputs: dict[str, Any], outputs: dict[str, Any]) -> str | None:
+    """Why an explain answer is wrong: shape, non-finite values, or values outside [0, 1]."""
+    heatmap, cam = outputs.get(sig.HEATMAP), outputs.get(sig.CAM)
+    if heatmap is None:
+        return "no heatmap output"
+    count = len(next(iter(v for k, v in inputs.items() if k in (sig.IMAGES, sig.IMAGE_BYTES))))
+    leading = (count, int(np.max(inputs[sig.K]))) if sig.K in inputs else (count,)
+    if heatmap.shape[: len(leading)] != leading or heatmap.ndim != len(leading) + 2:
+        return f"heatmap shape {heatmap.shape} for {count} images (expected {leading} + (H, W))"
+    if sig.IMAGES in inputs and heatmap.shape[-2:] != inputs[sig.IMAGES].shape[1:3]:
+        return f"heatmap size {heatmap.shape[-2:]} differs from the images' {inputs[sig.IMAGES].shape[1:3]}"
+    if not np.all(np.isfinite(heatmap)) or (cam is not None and not np.all(np.isfinite(cam))):
+        return "non-finite values"
+    if heatmap.min() < 0.0 or heatmap.max() > 1.0:
+        return f"heatmap values in [{heatmap.min():.3g}, {heatmap.max():.3g}], expected [0, 1]"
+    if cam is not None and (cam.shape[: len(leading)] != leading or cam.min() < 0.0):
+        return f"cam of shape {cam.shape} with minimum {cam.min():.3g} (expected {leading} + (h, w), >= 0)"
+    return None
+
+
+def _check_heatmaps(report: ValidationReport, answers: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
+    """Every explain signature of the warmup records: finite, in [0, 1], the documented shape."""
+    explains = [(name, inputs, outputs) for name, inputs, outputs in answers if name.startswith(sig.EXPLAIN)]
+    if not explains:
+        report.add("heatmaps of every method", None, "no explain signature among the warmup records")
+        return
+    problems = [f"{name}: {problem}" for name, inputs, outputs in explains
+                if (problem := _heatmap_problem(inputs, outputs)) is not None]
+    report.add("heatmaps of every method", not problems,
+               "; ".join(problems) or f"{len(explains)} explain signatures: finite, in [0, 1], documented shapes")
 
 
 def validate_export(export_dir: str | os.PathLike[str], serving_version: str | None = None) -> ValidationReport:

@@ -14,9 +14,11 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf.message import DecodeError
 
+from gradcam_serving import signatures as sig
+
 __all__ = ["MAX_WARMUP_RECORDS", "WARMUP_FILE", "read_warmup_requests", "write_warmup_requests"]
 
-WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+WARMUP_FILE = Path(sig.WARMUP_FILE)
 MAX_WARMUP_RECORDS = 1000  # TF Serving's kMaxNumRecords
 
 

@@ -25,10 +25,10 @@ from gradcam_serving.server._predict import PredictResult, Runner, direct_runner
 from gradcam_serving.server._servable import Servable, SessionSettings, load_servable
 from gradcam_serving.server._tensors import to_numpy
 from gradcam_serving.server._warmup import run_warmup
+from gradcam_serving.signatures import SIGNATURE_DEF as SIGNATURE_DEF_FIELD
 
 __all__ = ["SIGNATURE_DEF_FIELD", "ModelMetadata", "ServingCore"]
 
-SIGNATURE_DEF_FIELD = "signature_def"
 _log = logging.getLogger("gradcam_serving.server")
 T = TypeVar("T")
 

@@ -16,11 +16,11 @@ import os
 from collections.abc import Callable
 
 from gradcam_serving.server._errors import DataLoss, InvalidArgument, Unimplemented, from_tf_error
+from gradcam_serving.signatures import WARMUP_FILE
 
 __all__ = ["MAX_WARMUP_RECORDS", "WARMUP_FILE", "run_warmup"]
 
 MAX_WARMUP_RECORDS = 1000
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 _log = logging.getLogger("gradcam_serving.server")
 

@@ -16,7 +16,6 @@ from client_fakes import FAST_RETRY, MODEL, MODEL_SIZE, PROBABILITIES, Serving, 
 from PIL import Image
 
 from gradcam_serving.client import AsyncExplainClient, Explanation, ExplainClient, Prediction
-from gradcam_serving.client import _encoded
 from gradcam_serving.errors import FailedPreconditionError, InvalidArgumentError
 
 

@@ -11,10 +11,11 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import numpy as np
 import pytest
 from PIL import Image
+
+from gradcam_e2e import local_server
 
 from gradcam_serving.client import ExplainClient
 from gradcam_serving.errors import InvalidArgumentError
@@ -29,20 +30,11 @@ LABELS = ["ant", "bee", "cat", "dog"]
 @pytest.fixture(scope="module")
 def served(tiny_models, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from gradcam_serving.exporter import export_model
-    from gradcam_serving.server import ModelConfig, ServerOptions, create_server
 
     base = tmp_path_factory.mktemp("bytes_e2e")
     export_model(tiny_models.hub_classifier, base, MODEL, version=1, labels=LABELS)
-    options = ServerOptions(models=(ModelConfig(MODEL, str(base / MODEL)),), port=0, host="127.0.0.1")
-    server, port = create_server(options)
-    server.start()
-    target = f"127.0.0.1:{port}"
-    try:
-        with grpc.insecure_channel(target) as channel:
-            grpc.channel_ready_future(channel).result(timeout=60)
-        yield target
-    finally:
-        server.stop(2)
+    with local_server(base / MODEL, model=MODEL) as server:
+        yield server.target
 
 
 @pytest.fixture

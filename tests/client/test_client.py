@@ -39,11 +39,14 @@ from gradcam_serving.client import (
 from gradcam_serving.client._tensors import array_to_tensor
 from gradcam_serving.errors import (
     DeadlineExceededError,
+    FailedPreconditionError,
     GradcamServingError,
     InvalidArgumentError,
     NotFoundError,
+    ResourceExhaustedError,
     RpcError,
     UnavailableError,
+    UnimplementedError,
 )
 
 UNAVAILABLE = (grpc.StatusCode.UNAVAILABLE, "replica restarting")
@@ -219,17 +222,25 @@ def test_other_codes_are_never_retried_and_carry_code_and_message(client: Explai
 @pytest.mark.parametrize(
     ("code", "error_type"),
     [
+        pytest.param(grpc.StatusCode.INVALID_ARGUMENT, InvalidArgumentError, id="invalid-argument"),
         pytest.param(grpc.StatusCode.NOT_FOUND, NotFoundError, id="not-found"),
+        pytest.param(grpc.StatusCode.FAILED_PRECONDITION, FailedPreconditionError, id="failed-precondition"),
+        pytest.param(grpc.StatusCode.UNAVAILABLE, UnavailableError, id="unavailable"),
+        pytest.param(grpc.StatusCode.DEADLINE_EXCEEDED, DeadlineExceededError, id="deadline-exceeded"),
+        pytest.param(grpc.StatusCode.RESOURCE_EXHAUSTED, ResourceExhaustedError, id="resource-exhausted"),
+        pytest.param(grpc.StatusCode.UNIMPLEMENTED, UnimplementedError, id="unimplemented"),
         pytest.param(grpc.StatusCode.DATA_LOSS, RpcError, id="unmapped-code"),
     ],
 )
 def test_every_status_code_becomes_one_exception_tree(client: ExplainClient, fake: Serving, code, error_type) -> None:
-    fake.backend.failures = [(code, "Servable not found for request: Latest(flowers)")]
+    """All seven mapped codes and an unmapped one; UNAVAILABLE fails every retry too."""
+    fake.backend.failures = [(code, "Servable not found for request: Latest(flowers)")] * 10
     with pytest.raises(GradcamServingError) as caught:
         client.metadata()
     assert type(caught.value) is error_type
+    assert isinstance(caught.value, RpcError)
     assert caught.value.code == code.name
-    assert "Servable not found" in str(caught.value)
+    assert "Servable not found" in str(caught.value) or code is grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 def test_a_slow_answer_raises_deadline_exceeded(client: ExplainClient, fake: Serving) -> None:

@@ -46,8 +46,10 @@ def test_result_fields_are_pinned_and_results_stay_frozen() -> None:
 
     prediction = ["probabilities", "class_index", "score", "label", "model_spec"]
     assert [field.name for field in dataclasses.fields(client.Prediction)] == prediction
-    assert [field.name for field in dataclasses.fields(client.Explanation)] == [*prediction, "heatmap", "overlay_png"]
-    assert client.Explanation.__dataclass_fields__["overlay_png"].default is None
+    explanation = [*prediction, "heatmap", "overlay_png", "cam", "top_k"]
+    assert [field.name for field in dataclasses.fields(client.Explanation)] == explanation
+    for optional in ("overlay_png", "cam", "top_k"):
+        assert client.Explanation.__dataclass_fields__[optional].default is None
     assert client.Explanation.__dataclass_params__.frozen
     assert client.Prediction.__dataclass_params__.frozen
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from gradcam_serving.demo import CLASSES, SIZE, ShapesData, make_shapes  # noqa: E402

@@ -25,13 +25,13 @@ def report(shapes: Shapes) -> EvaluationReport:
 
 
 def test_gradcam_points_at_the_shape(report: EvaluationReport) -> None:
-    gradcam = report.get("default")
-    assert gradcam.signature == "explain" and gradcam.pointing_total == 24
+    gradcam = report.get("gradcam")
+    assert gradcam.signature == "explain_gradcam" and gradcam.pointing_total == 24
     assert gradcam.pointing_game >= 0.9
 
 
 def test_uniform_noise_scores_clearly_worse_than_gradcam(report: EvaluationReport) -> None:
-    gradcam, noise = report.get("default"), report.get("noise")
+    gradcam, noise = report.get("gradcam"), report.get("noise")
     assert gradcam.deletion_auc < noise.deletion_auc - 0.1, (gradcam.deletion_auc, noise.deletion_auc)
     assert gradcam.insertion_auc > noise.insertion_auc + 0.1, (gradcam.insertion_auc, noise.insertion_auc)
     assert gradcam.adcc > noise.adcc
@@ -40,7 +40,7 @@ def test_uniform_noise_scores_clearly_worse_than_gradcam(report: EvaluationRepor
 
 
 def test_curves_start_where_the_definitions_say(report: EvaluationReport, shapes: Shapes) -> None:
-    scores = report.get("default").images
+    scores = report.get("gradcam").images
     for image_scores, label in zip(scores, shapes.data.labels):
         assert image_scores.class_index == label
         assert len(image_scores.deletion_curve) == 17
@@ -60,7 +60,7 @@ def test_report_folder_has_curves_overlays_json_and_html(report: EvaluationRepor
         assert Image.open(picture).size[0] > 100
         assert picture.relative_to(index.parent).as_posix() in page
     document = json.loads((tmp_path / "report" / "results.json").read_text())
-    assert [r["method"] for r in document["results"]] == ["default", "noise"]
+    assert [r["method"] for r in document["results"]] == ["gradcam", "noise"]
     assert len(document["results"][0]["per_image"]) == 24
 
 
@@ -84,7 +84,7 @@ def test_cli_prints_the_table_and_writes_json_and_report(
                  "--json", str(tmp_path / "out.json"), "--report", str(tmp_path / "rep")])
     out = capsys.readouterr().out
     assert code == 0
-    assert "default" in out and "random" in out and "deletion" in out
+    assert "gradcam" in out and "random" in out and "deletion" in out
     document = json.loads((tmp_path / "out.json").read_text())
     assert document["settings"]["steps"] == 8 and document["settings"]["images"] == 4
     assert document["results"][0]["pointing_total"] == 4
@@ -96,7 +96,7 @@ def test_cli_names_a_bad_method(shapes: Shapes, tmp_path: Path, capsys: pytest.C
     with pytest.raises(SystemExit) as exited:
         main(["evaluate", str(shapes.export), "--images", str(manifest), "--method", "layercam"])
     assert exited.value.code == 1
-    assert "unknown method(s) ['layercam']; this model has ['default']" in capsys.readouterr().err
+    assert "unknown method(s) ['layercam']; this model has ['gradcam']" in capsys.readouterr().err
 
 
 def test_server_gives_the_numbers_of_the_in_process_export(shapes: Shapes) -> None:
@@ -106,7 +106,7 @@ def test_server_gives_the_numbers_of_the_in_process_export(shapes: Shapes) -> No
     local = evaluate(shapes.export, samples, steps=8, batch_size=5)
     with local_server(shapes.export.parent, model="shapes") as server:
         remote = evaluate(None, samples, server=server.target, model="shapes", steps=8, batch_size=5)
-    ours, theirs = local.get("default"), remote.get("default")
+    ours, theirs = local.get("gradcam"), remote.get("gradcam")
     assert theirs.source.startswith("shapes@127.0.0.1:")
     for a, b in zip(ours.images, theirs.images):
         np.testing.assert_allclose(a.heatmap, b.heatmap, atol=1e-5)
@@ -125,3 +125,45 @@ def test_bad_arguments_say_what_is_expected(shapes: Shapes, kwargs: dict[str, An
     samples = samples_from_arrays(shapes.data.images[:1])
     with pytest.raises(ValueError, match=message):
         evaluate(shapes.export, samples, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def two_methods(shapes: Shapes, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shapes module exported with Grad-CAM and Eigen-CAM (``explain_gradcam``, ``explain_eigencam``)."""
+    from gradcam_serving.demo import CLASSES
+    from gradcam_serving.exporter import export_model
+
+    base = tmp_path_factory.mktemp("two_methods")
+    result = export_model(shapes.module, base, "shapes", labels=list(CLASSES), version=1, methods="gradcam,eigencam")
+    return result.path
+
+
+def test_every_method_of_an_export_is_evaluated_served_and_sanity_checked(
+    two_methods: Path, shapes: Shapes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gradcam_e2e import local_server
+
+    from gradcam_serving.evaluate import sanity_check
+
+    manifest = _image_folder(shapes, tmp_path / "images", 3)
+    assert main(["evaluate", str(two_methods), "--images", str(manifest), "--steps", "4", "--json", "-"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert {r["method"]: r["signature"] for r in printed["results"]} == {
+        "eigencam": "explain_eigencam", "gradcam": "explain_gradcam"}
+
+    samples = samples_from_arrays(shapes.data.images[:3], labels=shapes.data.labels[:3], boxes=shapes.data.boxes[:3])
+    local = evaluate(two_methods, samples, steps=4, batch_size=5)
+    with local_server(two_methods.parent, model="shapes") as server:
+        remote = evaluate(None, samples, server=server.target, model="shapes", steps=4, batch_size=5)
+    assert [r.method for r in remote.results] == [r.method for r in local.results] == ["eigencam", "gradcam"]
+    for method in ("eigencam", "gradcam"):
+        for a, b in zip(local.get(method).images, remote.get(method).images):
+            np.testing.assert_allclose(a.heatmap, b.heatmap, atol=1e-5)
+            np.testing.assert_allclose(a.deletion_curve, b.deletion_curve, atol=1e-5)
+    # The two signatures really compute different maps (the server did not answer both with one).
+    assert not np.allclose(remote.get("gradcam").images[0].heatmap, remote.get("eigencam").images[0].heatmap, atol=1e-3)
+
+    sanity = sanity_check(two_methods, shapes.data.images[:6])
+    assert sorted(m.method for m in sanity.methods) == ["eigencam", "gradcam"]
+    gradcam = next(m for m in sanity.methods if m.method == "gradcam")
+    assert gradcam.signature == "explain_gradcam" and gradcam.target_known and gradcam.passed

@@ -17,10 +17,25 @@ def test_export_prints_the_version_folder_last(tiny_models, tmp_path):
     labels = tmp_path / "labels.txt"
     labels.write_text("cat\ndog\nfox\nowl\n")
     result = _run("export", tiny_models.hub_classifier, "--output", tmp_path / "models", "--name", "pets",
-                  "--labels", labels, "--input-range", "0,1")
+                  "--labels", labels, "--input-range", "0,1", "--methods", "layercam,gradcam")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == str(tmp_path / "models" / "pets" / "1")
-    assert "Grad-CAM at c2" in result.stderr
+    assert "with layercam, gradcam at c2" in result.stderr
+    listed = _run("inspect", tmp_path / "models" / "pets" / "1")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.strip() == "methods: gradcam, layercam"
+    as_json = _run("inspect", tmp_path / "models" / "pets" / "1", "--json")
+    assert json.loads(as_json.stdout) == {"methods": ["gradcam", "layercam"]}
+
+
+def test_unknown_method_fails_with_the_valid_ones(tiny_models, tmp_path):
+    result = _run("export", tiny_models.hub_classifier, "--output", tmp_path, "--name", "pets",
+                  "--methods", "gradcam,bogus")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: unknown CAM method 'bogus'; valid methods: "
+        "gradcam, gradcampp, hirescam, xgradcam, layercam, eigencam, reciprocam"
+    )
 
 
 def test_export_failure_is_one_line_and_non_zero(tiny_models, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -14,7 +15,9 @@ from gradcam_serving.exporter import WARMUP_FILE, export_model, validate_export
 
 @pytest.fixture(scope="module")
 def export(tiny_models, tmp_path_factory):
-    return export_model(tiny_models.hub_classifier, tmp_path_factory.mktemp("validate"), "clf").path
+    return export_model(
+        tiny_models.hub_classifier, tmp_path_factory.mktemp("validate"), "clf", methods="gradcam,eigencam"
+    ).path
 
 
 def _by_name(report):
@@ -27,7 +30,10 @@ def test_export_writes_one_small_warmup_record_per_signature(export):
 
     records = [prediction_log_pb2.PredictionLog.FromString(r) for r in tf.data.TFRecordDataset(str(export / WARMUP_FILE)).as_numpy_iterator()]
     names = sorted(r.predict_log.request.model_spec.signature_name for r in records)
-    assert names == ["explain", "explain_bytes", "predict", "predict_bytes", "serving_default"]
+    assert names == [
+        "explain", "explain_bytes", "explain_bytes_eigencam", "explain_bytes_gradcam", "explain_eigencam",
+        "explain_gradcam", "explain_topk", "explain_topk_bytes", "predict", "predict_bytes", "serving_default",
+    ]
     for record in records:
         inputs = record.predict_log.request.inputs
         if "images" in inputs:
@@ -41,10 +47,33 @@ def test_good_export_passes(export):
     report = validate_export(export)
     assert report.passed, report.checks
     checks = _by_name(report)
-    assert checks["warmup records"].ok is True and "5 records" in checks["warmup records"].detail
+    assert checks["warmup records"].ok is True and "11 records" in checks["warmup records"].detail
+    assert checks["heatmaps of every method"].ok is True
+    assert "8 explain signatures" in checks["heatmaps of every method"].detail
     assert checks["no refused ops (PyFunc, file system)"].ok is True
     assert "heatmap: float32[-1,-1,-1]" in report.signatures["explain"]["outputs"]
     assert "class_index: int32[?]" in report.signatures["explain"]["inputs"]
+
+
+@pytest.mark.parametrize(
+    ("outputs", "problem"),
+    [
+        ({"heatmap": np.full((2, 8, 8), 1.5, np.float32)}, r"values in \[1\.5, 1\.5\], expected \[0, 1\]"),
+        ({"heatmap": np.full((2, 8, 8), np.nan, np.float32)}, r"non-finite"),
+        ({"heatmap": np.zeros((2, 8, 9), np.float32)}, r"heatmap size \(8, 9\) differs"),
+        ({"heatmap": np.zeros((3, 8, 8), np.float32)}, r"heatmap shape \(3, 8, 8\) for 2 images"),
+        ({"heatmap": np.zeros((2, 8, 8), np.float32), "cam": -np.ones((2, 2, 2), np.float32)}, r"minimum -1"),
+    ],
+)
+def test_bad_heatmaps_fail_the_method_check(outputs, problem):
+    from gradcam_serving.exporter._validate import ValidationReport, _check_heatmaps
+
+    report = ValidationReport(export_dir=None)
+    inputs = {"images": np.zeros((2, 8, 8, 3), np.uint8), "class_index": np.zeros(2, np.int32)}
+    _check_heatmaps(report, [("predict", inputs, {}), ("explain_layercam", inputs, outputs)])
+    (check,) = report.checks
+    assert check.ok is False
+    assert check.detail.startswith("explain_layercam: ") and re.search(problem, check.detail), check.detail
 
 
 def test_corrupt_warmup_fails(export, tmp_path):

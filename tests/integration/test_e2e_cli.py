@@ -89,3 +89,21 @@ def test_unknown_model_is_one_error_line_and_exit_1(served, pngs, command, tmp_p
     assert code == 1
     assert stdout == ""
     assert stderr == "error: NOT_FOUND: Servable not found for request: Latest(nope)\n"
+
+
+def test_explain_with_a_method_and_with_top_k(served, pngs, tmp_path):
+    path = pngs[0][0]
+    code, stdout, stderr = _run("explain", "--server", served.target, "--model", MODEL, "--method", "gradcam",
+                                "--out", str(tmp_path), str(path))
+    assert code == 0, stderr
+    assert (tmp_path / f"{path.stem}_gradcam.png").exists()
+    code, stdout, stderr = _run("explain", "--server", served.target, "--model", MODEL, "--top-k", "2",
+                                "--out", str(tmp_path), str(path))
+    assert code == 0, stderr
+    lines = stdout.strip().splitlines()
+    assert [line.split("\t")[1] for line in lines] == ["rank=1", "rank=2"]
+    assert all(line.endswith(f"overlay={tmp_path / f'{path.stem}_top{rank}.png'}") for rank, line in enumerate(lines, 1))
+    code, _, stderr = _run("explain", "--server", served.target, "--model", MODEL, "--method", "eigencam",
+                           "--out", str(tmp_path), str(path))
+    assert code == 1
+    assert stderr == f"error: method 'eigencam' is not exported by model '{MODEL}'; its methods: gradcam\n"

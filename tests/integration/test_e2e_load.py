@@ -41,3 +41,27 @@ def test_concurrent_explain_has_zero_errors(export_v1, in_process, batching):
         assert sum(sizes) == THREADS * REQUESTS  # every request went through the batcher
         assert max(sizes) > 1, f"no request was merged: {sizes[:20]}"
         assert max(sizes) <= BATCHING.max_batch_size
+
+
+def test_batched_top_k_requests_with_different_k_keep_their_own_rows(export_v1, in_process):
+    """TF Serving's batching merges requests with different k; each answer must still be its own."""
+    want = {k: in_process.run("explain_topk", images=IMAGE, k=np.array([k], np.int32)) for k in (1, 2)}
+    answers: list[tuple[int, object]] = []
+    with local_server(export_v1.parent, batching=BATCHING) as server, server.client() as client:
+        before = len(server.server.metrics.batch_sizes("clf"))
+
+        def call(count=iter(range(THREADS * REQUESTS))):
+            k = 1 + next(count) % 2
+            answers.append((k, result := client.explain(IMAGE, top_k=k)))
+            return result
+
+        outcomes, workers = run_callers(THREADS, call, requests=REQUESTS)
+        join_all(workers)
+        sizes = server.server.metrics.batch_sizes("clf")[before:]
+
+    assert outcomes.failures == []
+    assert max(sizes) > 1, f"no request was merged: {sizes[:20]}"
+    for k, result in answers:
+        assert result.top_k == k and result.class_index.shape == (1, k) and result.heatmap.shape[:2] == (1, k)
+        np.testing.assert_array_equal(result.class_index, want[k]["class_index"])
+        np.testing.assert_allclose(result.heatmap, want[k]["heatmap"], atol=1e-5)

@@ -1,0 +1,62 @@
+"""The CAM methods: one shared pipeline, one small hook per method.
+
+Each method module defines a :class:`Method`: whether it needs the gradient
+of the class score, and its map ``cam(CamInputs) -> [N, h, w]``. Everything
+else (the forward pass, the gradient, ReLU, resize, ``divide_no_nan``
+normalisation) is written once, in :func:`finish` and in the exported module,
+the shape of pytorch-grad-cam's ``base_cam.py``. Adding a method is adding a
+module and a line in :data:`_MODULES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import tensorflow as tf
+
+from gradcam_serving import signatures as sig
+
+from ._base import CamInputs, Method
+from . import eigencam, gradcam, gradcampp, hirescam, layercam, reciprocam, xgradcam
+
+__all__ = ["CamInputs", "Method", "finish", "get_method", "parse_methods"]
+
+_MODULES = (gradcam, gradcampp, hirescam, xgradcam, layercam, eigencam, reciprocam)
+_REGISTRY: dict[str, Method] = {module.METHOD.name: module.METHOD for module in _MODULES}
+assert tuple(_REGISTRY) == sig.METHODS, "the registry and the contract must list the same methods"
+
+
+def get_method(name: str) -> Method:
+    """The method called ``name``; an unknown name fails with the valid ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown CAM method {name!r}; valid methods: {', '.join(sig.METHODS)}") from None
+
+
+def parse_methods(methods: str | Iterable[str]) -> tuple[str, ...]:
+    """``"gradcam,layercam"``, a list of names, or ``"all"`` -> the checked, de-duplicated names.
+
+    The first name is the default method (the one ``explain`` and ``explain_topk`` compute).
+    """
+    names = [part.strip() for part in methods.split(",")] if isinstance(methods, str) else [str(m) for m in methods]
+    if names == ["all"]:
+        return sig.METHODS
+    names = [name for name in names if name]
+    if not names:
+        raise ValueError(f"methods must name at least one CAM method, or 'all'; valid methods: {', '.join(sig.METHODS)}")
+    for name in names:
+        get_method(name)
+    return tuple(dict.fromkeys(names))
+
+
+def finish(cam: tf.Tensor, size: tf.Tensor | tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """The shared tail of every method: ReLU, then bilinear resize and ``divide_no_nan`` by the peak.
+
+    Returns:
+        ``(cam [N, h, w] after ReLU, heatmap [N, H, W] in [0, 1])``.
+    """
+    cam = tf.nn.relu(cam)
+    resized = tf.image.resize(cam[..., tf.newaxis], size, method="bilinear")[..., 0]
+    peak = tf.reduce_max(resized, axis=[1, 2], keepdims=True)
+    return cam, tf.clip_by_value(tf.math.divide_no_nan(resized, peak), 0.0, 1.0)
