@@ -20,6 +20,7 @@ input specs have unknown rank: a static shape would let TF drop the asserts.
 from __future__ import annotations
 
 import inspect
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -284,15 +285,18 @@ class GradcamModule(tf.Module):
         # Rows that compute the same thing (``explain`` and ``explain_<default>``) share one function, so it
         # is traced, saved and checked once and appears under both signature names.
         by_row: dict[tuple[str, str, str | None], Any] = {}
-        self.functions: dict[str, Any] = {}
+        functions: dict[str, Any] = {}
         for name, row in signature_table(self.methods, topk=not target.is_tokens).items():
             if row not in by_row:
                 by_row[row] = self._signature_function(*row)
-            self.functions[name] = by_row[row]
+            functions[name] = by_row[row]
+        # A read-only view is not tracked by tf.Module: tracked tf.functions are traced again by
+        # tf.saved_model.save (a new cache key in its context) and saved a second time beside the signatures.
+        self._functions = types.MappingProxyType(functions)
 
     def signatures(self) -> dict[str, Any]:
         """Concrete functions keyed by signature name, ready for ``tf.saved_model.save``."""
-        concrete = {name: function.get_concrete_function() for name, function in self.functions.items()}
+        concrete = {name: function.get_concrete_function() for name, function in self._functions.items()}
         concrete[sig.SERVING_DEFAULT] = concrete[sig.PREDICT]
         return concrete
 
