@@ -124,3 +124,22 @@ def test_garbage_warmup_record_is_a_fail_line_not_a_crash(export, tmp_path):
 def test_model_folder_instead_of_version_folder_gets_a_hint(export):
     check = _by_name(validate_export(export.parent))["loads with the TF1 loader and the 'serve' tag"]
     assert check.ok is False and "pass a version folder" in check.detail
+
+
+def test_the_gate_runs_each_saved_function_once():
+    """Aliases (serving_default of predict, explain of explain_<default>) are not checked twice."""
+    import tf_keras
+
+    from gradcam_serving.exporter._export import GradcamModule, _analyse, _one_request_per_function, sample_requests
+
+    model = tf_keras.Sequential([
+        tf_keras.Input((32, 32, 3)), tf_keras.layers.Conv2D(4, 3, activation="relu"),
+        tf_keras.layers.GlobalAveragePooling2D(), tf_keras.layers.Dense(3),
+    ])
+    _, graph = _analyse(model, None, None, None, lambda *_: None)
+    methods = ("layercam", "gradcam")
+    module = GradcamModule(graph, graph.resolve_layer("auto"), methods=methods)
+    requests = sample_requests(graph, methods)
+    checked = _one_request_per_function(module, requests)
+    assert set(requests) - set(checked) == {"serving_default", "explain_layercam", "explain_bytes_layercam"}
+    assert {"predict", "explain", "explain_gradcam", "explain_bytes_gradcam", "explain_topk"} <= set(checked)
