@@ -331,10 +331,12 @@ def batching_ratio(models: Path, export: Path, images: np.ndarray, seconds: floa
                       f"max_enqueued_batches {{ value: 1000 }} num_batch_threads {{ value: {os.cpu_count() or 1} }}")
     local = InProcess(export, images)
     totals = {"served": [0, 0.0], "local": [0, 0.0]}
+    callers = callers or batch
+    # Every caller must be able to be inside the server at once, or a batch never fills: TF Serving's
+    # default --grpc_max_threads is 4 x CPUs, 8 on 2 cores, below max_batch_size 16.
     with serving(models / MODEL, "--enable_batching", f"--batching_parameters_file={params}",
-                 "--file_system_poll_wait_seconds=0") as server:
+                 "--file_system_poll_wait_seconds=0", f"--grpc_max_threads={2 * callers}") as server:
         request = explain_request(images[:1])
-        callers = callers or batch
         timed_load(server, request, 64, callers)  # warm up
         for _ in range(rounds):
             stop = threading.Event()
