@@ -20,5 +20,6 @@ exec docker run --rm \
   --model_config_file_poll_wait_seconds=60 \
   --enable_batching=true \
   --batching_parameters_file=/config/batching_parameters.txt \
+  --grpc_max_threads=160 \
   --monitoring_config_file=/config/monitoring.config \
   --per_process_gpu_memory_fraction=0.9

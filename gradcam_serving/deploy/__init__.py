@@ -34,6 +34,7 @@ from gradcam_serving.deploy._options import (
     GPU_BATCHING,
     DeployedModel,
     DeploymentOptions,
+    batching_grpc_threads,
     local_versions,
     model_from_export,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "DeployedModel",
     "DeploymentOptions",
     "TlsOptions",
+    "batching_grpc_threads",
     "config_command",
     "config_files",
     "docker_run_argv",

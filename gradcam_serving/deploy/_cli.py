@@ -137,6 +137,7 @@ def _tls(key: str | None, cert: str | None, ca: str | None, verify: bool, secret
 @click.option("--max-enqueued-batches", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--allowed-batch-sizes", metavar="N1,N2,...", help="Increasing, ending at --max-batch-size (default powers of two).")
 @click.option("--no-batching", is_flag=True, help="Serve without batching.")
+@click.option("--grpc-max-threads", type=click.IntRange(min=1), help="--grpc_max_threads (default with batching: (num-batch-threads + 1) x max-batch-size; without: TF Serving's 4 x CPUs).")
 @click.option("--gpus", type=click.IntRange(min=0), default=1, show_default=True, help="GPUs per replica; 0 = CPU image.")
 @click.option("--gpu-memory-fraction", type=float, help="--per_process_gpu_memory_fraction for the server.")
 @click.option("--allow-growth", is_flag=True, help="Grow GPU memory on demand (writes session_config.pbtxt).")
@@ -169,6 +170,7 @@ def config_command(
     max_enqueued_batches: int,
     allowed_batch_sizes: str | None,
     no_batching: bool,
+    grpc_max_threads: int | None,
     gpus: int,
     gpu_memory_fraction: float | None,
     allow_growth: bool,
@@ -202,6 +204,7 @@ def config_command(
             batching=None if no_batching else _batching(
                 max_batch_size, batch_timeout_micros, num_batch_threads, max_enqueued_batches, allowed_batch_sizes
             ),
+            grpc_max_threads=grpc_max_threads,
             grpc_port=grpc_port,
             rest_port=rest_port,
             image_tag=image_tag,

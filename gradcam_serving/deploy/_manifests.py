@@ -52,6 +52,8 @@ def server_flags(options: DeploymentOptions) -> list[str]:
     ]
     if options.batching is not None:
         flags += ["--enable_batching=true", f"--batching_parameters_file={config}/{BATCHING_FILE}"]
+    if options.server_grpc_threads is not None:
+        flags.append(f"--grpc_max_threads={options.server_grpc_threads}")
     flags.append(f"--monitoring_config_file={config}/{MONITORING_FILE}")
     if options.gpu_memory_fraction is not None:
         flags.append(f"--per_process_gpu_memory_fraction={options.gpu_memory_fraction}")

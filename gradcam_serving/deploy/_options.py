@@ -26,6 +26,7 @@ __all__ = [
     "GPU_BATCHING",
     "DeployedModel",
     "DeploymentOptions",
+    "batching_grpc_threads",
     "local_versions",
     "model_from_export",
 ]
@@ -61,6 +62,20 @@ Why these numbers:
 * ``max_enqueued_batches`` 100: beyond about 3,200 waiting images the server
   answers UNAVAILABLE at once (load shedding) instead of growing latency.
 """
+
+
+
+def batching_grpc_threads(batching: BatchingOptions) -> int:
+    """gRPC threads that let every batch thread hold a full batch while the next one fills.
+
+    A request holds its gRPC thread until its batch has run, so the server
+    needs ``(num_batch_threads + 1) * max_batch_size`` of them to keep all
+    batch threads busy; TF Serving's default (4 x CPUs) is below that on most
+    GPU nodes. Measured here (``benchmarks/soak.py``): 8 threads against
+    ``max_batch_size`` 16 gave batches of about 4 rows.
+    """
+    return (batching.num_batch_threads + 1) * batching.max_batch_size
+
 
 _NUMERIC = re.compile(r"^[0-9]+$")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -226,6 +241,12 @@ class DeploymentOptions:
             needs DNS-1035 model names).
         tls: serve gRPC over TLS (or mTLS): writes ``ssl.config`` and adds
             ``--ssl_config_file``, mounted from a Kubernetes Secret.
+        grpc_max_threads: ``--grpc_max_threads``. ``None`` (the default)
+            leaves TF Serving's 4 x CPUs without batching, and with batching
+            gives :func:`batching_grpc_threads`: each request waiting for its
+            batch holds one gRPC thread, so fewer threads than
+            ``max_batch_size`` keep every batch from filling (each then waits
+            for its timeout). A value below ``max_batch_size`` is refused.
     """
 
     models: tuple[DeployedModel, ...]
@@ -247,11 +268,13 @@ class DeploymentOptions:
     storage_uri_prefix: str | None = None
     kserve: bool = True
     tls: TlsOptions | None = None
+    grpc_max_threads: int | None = None
 
     def __post_init__(self) -> None:
         self._check_models()
         _ = self.models_mount
         self._check_numbers()
+        self._check_grpc_threads()
         self._check_names()
         self._check_image()
         if not self.config_dir.startswith("/") or not self.monitoring_path.startswith("/"):
@@ -291,6 +314,26 @@ class DeploymentOptions:
             raise ValueError(f"gpu_memory_fraction must be in (0, 1], got {fraction}")
         if fraction is not None and self.allow_growth:
             raise ValueError("give gpu_memory_fraction or allow_growth, not both")
+
+    def _check_grpc_threads(self) -> None:
+        threads, batching = self.grpc_max_threads, self.batching
+        if threads is None:
+            return
+        if threads < 1:
+            raise ValueError(f"grpc_max_threads must be >= 1, got {threads}")
+        if batching is not None and threads < batching.max_batch_size:
+            raise ValueError(
+                f"grpc_max_threads {threads} is below max_batch_size {batching.max_batch_size}: each request "
+                "waiting for its batch holds a gRPC thread, so no batch could fill and every one would wait for "
+                f"its timeout; give at least {batching.max_batch_size} (default {batching_grpc_threads(batching)})"
+            )
+
+    @property
+    def server_grpc_threads(self) -> int | None:
+        """The ``--grpc_max_threads`` to run with; ``None`` keeps TF Serving's default (no batching)."""
+        if self.grpc_max_threads is not None or self.batching is None:
+            return self.grpc_max_threads
+        return batching_grpc_threads(self.batching)
 
     def _check_names(self) -> None:
         for field in ("app_name", "namespace", "models_pvc"):

@@ -47,6 +47,17 @@ def test_name_container_base_and_batching_options(exports, tmp_path):
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert "--per_process_gpu_memory_fraction=0.5" in container["args"]
+    assert "--grpc_max_threads=240" in container["args"]  # (4 batch threads + 1) x 48
+
+
+def test_grpc_threads_below_the_batch_size_are_refused(exports, tmp_path):
+    result = _run(exports / "shapes", "--grpc-max-threads", "16", "--output", tmp_path / "out")
+    assert result.exit_code != 0
+    assert "grpc_max_threads 16 is below max_batch_size 32" in result.output
+    assert not (tmp_path / "out").exists()
+    ok = _run(exports / "shapes", "--grpc-max-threads", "64", "--output", tmp_path / "ok")
+    assert ok.exit_code == 0, ok.output
+    assert "--grpc_max_threads=64" in (tmp_path / "ok" / "kubernetes.yaml").read_text()
 
 
 def test_name_path_pairs_and_per_model_labels(exports, tmp_path):

@@ -18,6 +18,7 @@ SERVER_FLAGS = [
     "--model_config_file_poll_wait_seconds=60",
     "--enable_batching=true",
     "--batching_parameters_file=/config/batching_parameters.txt",
+    "--grpc_max_threads=160",
     "--monitoring_config_file=/config/monitoring.config",
 ]
 
@@ -33,6 +34,15 @@ def _container(options: DeploymentOptions) -> dict:
 
 def test_server_flags_are_tf_servings(options):
     assert server_flags(options) == SERVER_FLAGS
+
+
+def test_batching_gets_enough_grpc_threads_to_fill_its_batches(options):
+    batching = dataclasses.replace(options.batching, max_batch_size=64, num_batch_threads=2, allowed_batch_sizes=(32, 64))
+    assert "--grpc_max_threads=192" in server_flags(dataclasses.replace(options, batching=batching))
+    assert not any("grpc_max_threads" in flag for flag in server_flags(dataclasses.replace(options, batching=None)))
+    assert "--grpc_max_threads=40" in server_flags(dataclasses.replace(options, grpc_max_threads=40))
+    with pytest.raises(ValueError, match="grpc_max_threads 8 is below max_batch_size 32.*at least 32"):
+        dataclasses.replace(options, grpc_max_threads=8)
 
 
 def test_gpu_memory_flags(options):

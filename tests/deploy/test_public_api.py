@@ -15,6 +15,7 @@ def test_all_is_pinned():
         "DeployedModel",
         "DeploymentOptions",
         "TlsOptions",
+        "batching_grpc_threads",
         "config_command",
         "config_files",
         "docker_run_argv",
