@@ -16,7 +16,7 @@ from types import FrameType
 
 from gradcam_serving.server._errors import ServingError
 from gradcam_serving.server._flags import FlagError, parse_flags
-from gradcam_serving.server._memory import release_large_buffers_to_os
+from gradcam_serving.server._memory import IdleTrimmer, release_large_buffers_to_os
 
 __all__ = ["main"]
 
@@ -74,8 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Running gRPC ModelServer at {options.host}:{port} ...", flush=True)
         if server.rest_port is not None:
             print(f"Exporting HTTP/REST API at:{options.host}:{server.rest_port} ...", flush=True)
+        trimmer = IdleTrimmer(server.metrics.total_requests)
         while not shutdown.wait(0.5):
-            pass
+            trimmer.tick()  # after a burst, freed heap goes back to the OS
         server.stop(options.grace_period_seconds)
         return 0
     finally:

@@ -92,6 +92,11 @@ class Metrics:
                 if m == model and a == api and status in (None, s) and entrypoint in (None, e)
             )
 
+    def total_requests(self) -> int:
+        """Every finished request, any model, API, status or entrypoint."""
+        with self._lock:
+            return sum(self._requests.values())
+
     def tf_request_counts(self) -> dict[tuple[str, str], int]:
         """``/tensorflow/serving/request_count``: (model_name, status) -> count."""
         counts: collections.Counter[tuple[str, str]] = collections.Counter()

@@ -21,6 +21,7 @@ from gradcam_serving.server._errors import Code, InvalidArgument, ServingError, 
 from gradcam_serving.server._flags import FlagError, parse_channel_arguments, parse_flags
 from gradcam_serving.server._json_tensor import parse_body, predict_inputs
 from gradcam_serving.server._manager import ModelManager, State
+from gradcam_serving.server._memory import IdleTrimmer
 from gradcam_serving.server._options import DEFAULT_MAX_MESSAGE_LENGTH, ServerOptions
 from gradcam_serving.server._servable import Servable
 from gradcam_serving.server._status import grpc_status
@@ -298,7 +299,7 @@ def test_a_retry_that_succeeds_serves_and_unloads_the_old_version(tmp_path: Path
 
 _BURST = r"""
 import sys, threading, numpy as np
-from gradcam_serving.server._memory import release_large_buffers_to_os
+from gradcam_serving.server._memory import release_large_buffers_to_os, return_free_heap_to_os
 
 def rss_mb():
     with open("/proc/self/status") as handle:
@@ -315,6 +316,8 @@ def burst(seed):
 baseline = rss_mb()
 threads = [threading.Thread(target=burst, args=(i,)) for i in range(8)]
 [t.start() for t in threads]; [t.join() for t in threads]
+if fixed:
+    return_free_heap_to_os()  # what the server's IdleTrimmer does once the burst is over
 print(fixed, round(rss_mb() - baseline))
 """
 
@@ -328,3 +331,19 @@ def test_large_buffers_return_to_the_os_after_a_burst():
     assert fixed == "True"
     # 8 threads x 30 buffers of 1-24 MiB; only the ~8 MiB of small objects kept may stay
     assert int(growth) < 40, growth
+    out = subprocess.run([sys.executable, "-c", _BURST, "default"], capture_output=True, text=True, check=True).stdout
+    assert int(out.split()[1]) > int(growth) + 40, ("glibc's defaults should keep the burst", out, growth)
+
+
+def test_idle_trimmer_trims_once_after_a_burst_and_never_under_load():
+    count, trims = [0], []
+    trimmer = IdleTrimmer(lambda: count[0], trim=lambda: trims.append(count[0]))
+    assert not trimmer.tick()  # idle from the start: nothing to give back
+    for _ in range(5):  # steady load: requests finish between every two ticks
+        count[0] += 3
+        assert not trimmer.tick()
+    assert trimmer.tick() and trims == [15]  # the first quiet tick trims
+    assert not trimmer.tick() and trims == [15]  # and only once
+    count[0] += 1
+    assert not trimmer.tick()
+    assert trimmer.tick() and trims == [15, 16]
