@@ -10,14 +10,15 @@ malformed requests, then 24 explain requests of 1500x1500 images, 24 declared
   multi-megabyte request, tensor and response buffers come from the heap
   arenas, which many threads fragment and which rarely shrink (+257 MB after
   the burst with glibc's defaults). A fixed threshold turns that adjustment
-  off. 4 MiB rather than glibc's 128 KiB start: below it sit the activations
-  TensorFlow allocates and frees on every run, and mapping those anew each
-  time (page faults, zeroed pages) cost about 3% of batched throughput at
+  off. 4 MiB rather than glibc's 128 KiB start: below it sit the many smaller
+  activations TensorFlow allocates and frees on every run, and mapping those anew each
+  time (page faults, zeroed pages) cost 3 to 5% of batched throughput at
   256 KiB, side by side; at 4 MiB it was on par with glibc's default.
 * **``malloc_trim`` when idle.** What the threshold leaves, freed chunks in the
   middle of the arenas, goes back with ``malloc_trim(0)``; :class:`IdleTrimmer`
   calls it once the server has gone quiet after requests, never under steady
-  load. Both together: +74 MB after the burst, +2 MB after a second one.
+  load. Both together: +72 to +77 MB after the burst (+110 with a
+  256 KiB threshold alone), +2 to +15 MB after a second one.
 
 Python's small-object allocator is not affected. Without glibc both are no-ops.
 """
