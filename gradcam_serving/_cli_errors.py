@@ -1,4 +1,4 @@
-"""How every command-line entry point reports a failure: one readable line on stderr, exit code 1.
+"""How every command-line entry point reports a failure (one readable line on stderr, exit code 1) and our warnings.
 
 Its own module so ``gradcam_serving.cli`` and ``gradcam_serving.deploy._cli``
 (which ``cli`` imports) both use it without importing each other.
@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 import sys
 import traceback
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
 
-__all__ = ["error_line", "errors_as_exit"]
+__all__ = ["error_line", "errors_as_exit", "warnings_as_lines"]
 
 _FRAME = re.compile(r'^(File "|Traceback \(most recent call last\)|in user code:|\^+$)')
 _ERROR_PREFIX = re.compile(r"^(?:[A-Za-z_][\w.]*)?(?:Error|Exception|Warning): ")
@@ -48,3 +49,18 @@ def errors_as_exit(verbose: bool = False) -> Iterator[None]:
             traceback.print_exc()
         click.echo(f"error: {error_line(exc)}", err=True)
         sys.exit(1)
+
+
+@contextmanager
+def warnings_as_lines() -> Iterator[None]:
+    """Our warnings (a layer no weight feeds, an old image tag) as ``warning: ...`` lines, not Python's format."""
+    from gradcam_serving.errors import GradcamServingWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GradcamServingWarning)
+        try:
+            yield
+        finally:
+            for item in caught:
+                if issubclass(item.category, GradcamServingWarning):
+                    click.echo(f"warning: {item.message}", err=True)

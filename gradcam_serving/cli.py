@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import click
 
 from gradcam_serving._cli_errors import errors_as_exit as _errors_as_exit
+from gradcam_serving._cli_errors import warnings_as_lines as _warnings_as_lines
 
 __all__ = ["main"]
 
@@ -77,21 +77,6 @@ def _stderr_muted(mute: bool) -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
-
-
-@contextmanager
-def _warnings_as_lines() -> Iterator[None]:
-    """Our warnings (a layer no weight feeds) as ``warning: ...`` lines instead of Python's format."""
-    from gradcam_serving.errors import GradcamServingWarning
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", GradcamServingWarning)
-        try:
-            yield
-        finally:
-            for item in caught:
-                if issubclass(item.category, GradcamServingWarning):
-                    click.echo(f"warning: {item.message}", err=True)
 
 
 @contextmanager

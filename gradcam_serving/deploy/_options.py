@@ -13,12 +13,13 @@ import dataclasses
 import os
 import posixpath
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 from gradcam_serving.deploy._image import check_image_tag, default_image_tag
 from gradcam_serving.deploy._tls import TlsOptions
-from gradcam_serving.errors import ConfigError
+from gradcam_serving.errors import ConfigError, GradcamServingWarning
 from gradcam_serving.server import BatchingOptions, ModelConfig, VersionPolicy
 
 __all__ = [
@@ -64,15 +65,14 @@ Why these numbers:
 """
 
 
-
 def batching_grpc_threads(batching: BatchingOptions) -> int:
     """gRPC threads that let every batch thread hold a full batch while the next one fills.
 
     A request holds its gRPC thread until its batch has run, so the server
     needs ``(num_batch_threads + 1) * max_batch_size`` of them to keep all
     batch threads busy; TF Serving's default (4 x CPUs) is below that on most
-    GPU nodes. Measured here (``benchmarks/soak.py``): 8 threads against
-    ``max_batch_size`` 16 gave batches of about 4 rows.
+    GPU nodes. Measured here (``benchmarks/serving_throughput.py``): 8 threads
+    against ``max_batch_size`` 16 gave batches of about 4 rows.
     """
     return (batching.num_batch_threads + 1) * batching.max_batch_size
 
@@ -322,10 +322,14 @@ class DeploymentOptions:
         if threads < 1:
             raise ValueError(f"grpc_max_threads must be >= 1, got {threads}")
         if batching is not None and threads < batching.max_batch_size:
-            raise ValueError(
+            # A warning, not a refusal: requests of several rows each can still fill a batch.
+            warnings.warn(
                 f"grpc_max_threads {threads} is below max_batch_size {batching.max_batch_size}: each request "
-                "waiting for its batch holds a gRPC thread, so no batch could fill and every one would wait for "
-                f"its timeout; give at least {batching.max_batch_size} (default {batching_grpc_threads(batching)})"
+                "waiting for its batch holds a gRPC thread, so requests of one image each can never fill a batch "
+                f"and every batch waits for its timeout; give at least {batching.max_batch_size} "
+                f"(default {batching_grpc_threads(batching)})",
+                GradcamServingWarning,
+                stacklevel=4,
             )
 
     @property

@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Running gRPC ModelServer at {options.host}:{port} ...", flush=True)
         if server.rest_port is not None:
             print(f"Exporting HTTP/REST API at:{options.host}:{server.rest_port} ...", flush=True)
-        trimmer = IdleTrimmer(server.metrics.total_requests)
+        trimmer = IdleTrimmer(server.metrics.activity)
         while not shutdown.wait(0.5):
             trimmer.tick()  # after a burst, freed heap goes back to the OS
         server.stop(options.grace_period_seconds)

@@ -17,7 +17,7 @@ malformed requests, then 24 explain requests of 1500x1500 images, 24 declared
 * **``malloc_trim`` when idle.** What the threshold leaves, freed chunks in the
   middle of the arenas, goes back with ``malloc_trim(0)``; :class:`IdleTrimmer`
   calls it once the server has gone quiet after requests, never under steady
-  load. Both together: +72 to +77 MB after the burst (+110 with a
+  load or while a request runs. Both together: +72 to +77 MB after the burst (+110 with a
   256 KiB threshold alone), +2 to +15 MB after a second one.
 
 Python's small-object allocator is not affected. Without glibc both are no-ops.
@@ -67,17 +67,20 @@ def return_free_heap_to_os() -> bool:
 
 
 class IdleTrimmer:
-    """Trim the heap on the first :meth:`tick` that sees no new request after some did.
+    """Trim the heap once requests came and went: nothing in flight and nothing new since the last tick.
 
     Args:
-        activity: a count that grows with every finished request (the server's request total).
+        activity: (requests started, requests finished) so far; ``Metrics.activity`` in the server.
         trim: what to call when the server went idle; :func:`return_free_heap_to_os` by default.
 
-    Ticking every half second trims at most once a second, and only after a burst: a server
-    under steady load never trims, so its hot path never re-faults pages it is about to reuse.
+    Ticking every half second trims at most once a second, and only in a gap between requests:
+    never while one runs (``malloc_trim`` locks each arena in turn and would hand back pages the
+    running request is about to reuse), and never under steady load.
     """
 
-    def __init__(self, activity: Callable[[], int], trim: Callable[[], object] = return_free_heap_to_os) -> None:
+    def __init__(
+        self, activity: Callable[[], tuple[int, int]], trim: Callable[[], object] = return_free_heap_to_os
+    ) -> None:
         self._activity = activity
         self._trim = trim
         self._seen = activity()
@@ -85,11 +88,12 @@ class IdleTrimmer:
 
     def tick(self) -> bool:
         """Call periodically; True when it trimmed."""
-        count = self._activity()
-        if count != self._seen:
-            self._seen, self._dirty = count, True
+        seen = self._activity()
+        if seen != self._seen:
+            self._seen, self._dirty = seen, True
             return False
-        if not self._dirty:
+        started, finished = seen
+        if not self._dirty or started > finished:
             return False
         self._dirty = False
         self._trim()

@@ -53,6 +53,13 @@ class Metrics:
         self._latency: dict[tuple[str, str, str], Histogram] = collections.defaultdict(Histogram)
         self._batch_sizes: dict[str, list[int]] = collections.defaultdict(list)
         self._padded_sizes: dict[str, list[int]] = collections.defaultdict(list)
+        self._started = 0
+        self._finished = 0
+
+    def request_started(self) -> None:
+        """A request came in; :meth:`record_request` ends it (see :meth:`activity`)."""
+        with self._lock:
+            self._started += 1
 
     def record_request(
         self, model: str, api: str, status: str, *, latency_s: float | None = None, entrypoint: str = GRPC
@@ -65,6 +72,7 @@ class Metrics:
         """
         with self._lock:
             self._requests[(model, api, status, entrypoint)] += 1
+            self._finished += 1
             if latency_s is not None:
                 self._latency[(model, api, entrypoint)].add(latency_s * 1e6)
 
@@ -92,10 +100,10 @@ class Metrics:
                 if m == model and a == api and status in (None, s) and entrypoint in (None, e)
             )
 
-    def total_requests(self) -> int:
-        """Every finished request, any model, API, status or entrypoint."""
+    def activity(self) -> tuple[int, int]:
+        """(requests started, requests finished) so far: equal when none is in flight."""
         with self._lock:
-            return sum(self._requests.values())
+            return self._started, self._finished
 
     def tf_request_counts(self) -> dict[tuple[str, str], int]:
         """``/tensorflow/serving/request_count``: (model_name, status) -> count."""

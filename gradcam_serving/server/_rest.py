@@ -146,6 +146,7 @@ class RestApi:
 
     def _process(self, http_method: str, path: str, body: bytes) -> Reply:
         started = time.monotonic()
+        self.core.metrics.request_started()
         route = _Route(http_method)
         try:
             route = _parse_route(http_method, path)

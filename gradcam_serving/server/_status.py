@@ -95,6 +95,7 @@ def rpc_method(api: str) -> Callable[[Method], Method]:
             metrics: Metrics = self.core.metrics
             name = request.model_spec.name if hasattr(request, "model_spec") else ""
             started = time.monotonic()
+            metrics.request_started()
             try:
                 response = method(self, request, context)
             except Exception as exc:  # noqa: BLE001 - this is the mapping point

@@ -50,11 +50,11 @@ def test_name_container_base_and_batching_options(exports, tmp_path):
     assert "--grpc_max_threads=240" in container["args"]  # (4 batch threads + 1) x 48
 
 
-def test_grpc_threads_below_the_batch_size_are_refused(exports, tmp_path):
+def test_grpc_threads_below_the_batch_size_are_warned_about(exports, tmp_path):
     result = _run(exports / "shapes", "--grpc-max-threads", "16", "--output", tmp_path / "out")
-    assert result.exit_code != 0
-    assert "grpc_max_threads 16 is below max_batch_size 32" in result.output
-    assert not (tmp_path / "out").exists()
+    assert result.exit_code == 0, result.output
+    assert "warning: grpc_max_threads 16 is below max_batch_size 32" in result.output
+    assert "--grpc_max_threads=16" in (tmp_path / "out" / "kubernetes.yaml").read_text()
     ok = _run(exports / "shapes", "--grpc-max-threads", "64", "--output", tmp_path / "ok")
     assert ok.exit_code == 0, ok.output
     assert "--grpc_max_threads=64" in (tmp_path / "ok" / "kubernetes.yaml").read_text()

@@ -335,15 +335,23 @@ def test_large_buffers_return_to_the_os_after_a_burst():
     assert int(out.split()[1]) > int(growth) + 40, ("glibc's defaults should keep the burst", out, growth)
 
 
-def test_idle_trimmer_trims_once_after_a_burst_and_never_under_load():
-    count, trims = [0], []
-    trimmer = IdleTrimmer(lambda: count[0], trim=lambda: trims.append(count[0]))
+def test_idle_trimmer_trims_once_after_a_burst_and_never_under_load_or_mid_request():
+    started, finished, trims = [0], [0], []
+
+    def request(finish: bool = True) -> None:
+        started[0] += 1
+        finished[0] += finish
+
+    trimmer = IdleTrimmer(lambda: (started[0], finished[0]), trim=lambda: trims.append(finished[0]))
     assert not trimmer.tick()  # idle from the start: nothing to give back
-    for _ in range(5):  # steady load: requests finish between every two ticks
-        count[0] += 3
+    for _ in range(5):  # steady load: requests come and go between every two ticks
+        request(), request(), request()
         assert not trimmer.tick()
     assert trimmer.tick() and trims == [15]  # the first quiet tick trims
     assert not trimmer.tick() and trims == [15]  # and only once
-    count[0] += 1
+    request(finish=False)  # a slow request: no tick trims while it runs
+    assert not trimmer.tick()
+    assert not trimmer.tick() and not trimmer.tick() and trims == [15]
+    finished[0] += 1
     assert not trimmer.tick()
     assert trimmer.tick() and trims == [15, 16]

@@ -198,10 +198,14 @@ def test_metrics_page_counts_requests(srv):
     status, before = _call(srv, "GET", METRICS_PATH)
     assert status == 200
     assert "# TYPE :tensorflow:serving:request_count counter" in before
+    started, finished = srv.server.metrics.activity()
     _ok(srv, "POST", "/v1/models/clf:predict", {"instances": mf.images(1).tolist()})
     srv.predict(mf.predict_request(mf.images(1)))
+    _call(srv, "POST", "/v1/models/nope:predict", {"instances": [1]})  # a failure ends its request too
     after = _call(srv, "GET", METRICS_PATH)[1]
     assert count(after) == count(before) + 2
+    # what the server's IdleTrimmer reads: both entrypoints start and end each request, errors included
+    assert srv.server.metrics.activity() == (started + 3, finished + 3)
     assert "# TYPE :tensorflow:serving:request_latency histogram" in after
     assert ':tensorflow:serving:request_latency_count{model_name="clf",API="predict",entrypoint="REST"}' in after
     assert ':tensorflow:serving:request_latency_count{model_name="clf",API="Predict",entrypoint="GRPC"}' in after
