@@ -13,7 +13,7 @@ exported with ``export_model`` into a temp folder and served by the server
 
 * requests by status code for the malformed requests (hypothesis strategies of
   ``tests/server/malformed.py``: TensorProtos over gRPC, bodies over REST);
-* RSS before and after the malformed requests plus a burst of large requests,
+* RSS at rest before and after the malformed requests plus a burst of large requests,
   and after a second such round with new inputs (one-time cost or repeated growth);
 * 5,000 ``explain`` at 16 concurrent callers: errors, p50, p99;
 * a hot swap to version 2 under load: failed requests;
@@ -397,6 +397,7 @@ def main() -> None:
         with serving(models / MODEL) as server:
             reference = server.predict_stub.Predict(reference_request, TIMEOUT).SerializeToString(deterministic=True)
             timed_load(server, explain_request(images[:1]), 200, 4)  # warm up every code path once
+            time.sleep(2.0)  # at rest, as after the bursts: the server trims its heap once idle
             rss_before = server.rss_mb()
             counts = malformed_round(server, args.malformed, args.seed)
             counts.update(large_burst(server, args.seed))
