@@ -320,15 +320,14 @@ class InProcess:
 
 
 def batching_ratio(models: Path, export: Path, images: np.ndarray, seconds: float,
-                   rounds: int = 4, callers: int | None = None,
-                   timeout_micros: int = 5000) -> tuple[float, float]:
+                   rounds: int = 4, callers: int | None = None) -> tuple[float, float]:
     """Images/s of ``callers`` one-image callers (default: the batch size) against ``--enable_batching``
     (``max_batch_size`` = batch) and of the
     same export in-process at that batch, measured in alternating slices so that load from other processes
     hits both sides alike. Returns (served, in-process)."""
     batch = len(images)
     params = models.parent / "batching.config"
-    params.write_text(f"max_batch_size {{ value: {batch} }} batch_timeout_micros {{ value: {timeout_micros} }} "
+    params.write_text(f"max_batch_size {{ value: {batch} }} batch_timeout_micros {{ value: 5000 }} "
                       f"max_enqueued_batches {{ value: 1000 }} num_batch_threads {{ value: {os.cpu_count() or 1} }}")
     local = InProcess(export, images)
     totals = {"served": [0, 0.0], "local": [0, 0.0]}

@@ -17,8 +17,9 @@ malformed requests, then 24 explain requests of 1500x1500 images, 24 declared
 * **``malloc_trim`` when idle.** What the threshold leaves, freed chunks in the
   middle of the arenas, goes back with ``malloc_trim(0)``; :class:`IdleTrimmer`
   calls it once the server has gone quiet after requests, never under steady
-  load or while a request runs. Both together: +72 to +77 MB after the burst (+110 with a
-  256 KiB threshold alone), +2 to +15 MB after a second one.
+  load or while a request runs. Both together: +72 to +100 MB after the burst (+83 in
+  the README's soak run, RSS read at rest before and after; +110 with a 256 KiB threshold
+  alone), +3 to +30 MB after a second one.
 
 Python's small-object allocator is not affected. Without glibc both are no-ops.
 """
