@@ -7,23 +7,35 @@ TensorFlow), so it is plain Python.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
 __all__ = [
     "CAM",
     "CLASS_INDEX",
-    "DEFAULT_METHOD",
+    "DEFAULT_EXPORT_METHOD",
     "EXPLAIN",
     "EXPLAIN_BYTES",
     "EXPLAIN_OUTPUTS",
     "EXPLAIN_TOPK",
     "EXPLAIN_TOPK_BYTES",
+    "HEAD_EXPLAIN",
+    "HEAD_PREDICT",
+    "HEAD_TOPK",
     "K",
+    "METADATA_FILE",
     "METHODS",
+    "SCORE_MODES",
     "SERVE_TAG",
     "SIGNATURE_DEF",
+    "ScoreMode",
+    "SignatureRow",
     "TOPK_OUTPUTS",
     "WARMUP_FILE",
     "explain_signature",
     "exported_methods",
+    "signature_table",
     "HEATMAP",
     "IMAGES",
     "IMAGE_BYTES",
@@ -49,7 +61,12 @@ EXPLAIN_TOPK_BYTES = "explain_topk_bytes"
 
 METHODS = ("gradcam", "gradcampp", "hirescam", "xgradcam", "layercam", "eigencam", "reciprocam")
 """Every CAM method an export can hold, each as ``explain_<method>`` and ``explain_bytes_<method>``."""
-DEFAULT_METHOD = "gradcam"
+DEFAULT_EXPORT_METHOD = "gradcam"
+"""The method an export computes in ``explain`` and ``explain_topk`` when the exporter is given none."""
+
+ScoreMode = Literal["auto", "logits", "probabilities", "sigmoid"]
+"""How an export reads the model's output: ``auto`` decides from the output op; the others say it."""
+SCORE_MODES: tuple[str, ...] = get_args(ScoreMode)
 
 IMAGES = "images"
 CLASS_INDEX = "class_index"
@@ -84,6 +101,8 @@ SERVE_TAG = "serve"
 """The MetaGraph tag TF Serving loads."""
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 """Warmup records inside a version folder, relative to it (TF Serving's fixed location)."""
+METADATA_FILE = "assets.extra/gradcam_serving.json"
+"""What the export says about itself (methods, labels, input size, pixel limit); TF Serving ignores it."""
 SIGNATURE_DEF = "signature_def"
 """The only ``GetModelMetadata`` field TF Serving supports."""
 
@@ -97,3 +116,74 @@ def exported_methods(signature_names: object) -> list[str]:
     """The methods an export holds, in :data:`METHODS` order, from its signature names."""
     names = set(signature_names)  # type: ignore[call-overload]
     return [method for method in METHODS if explain_signature(method) in names]
+
+
+HEAD_PREDICT = "predict"
+HEAD_EXPLAIN = "explain"
+HEAD_TOPK = "topk"
+
+
+@dataclass(frozen=True)
+class SignatureRow:
+    """One signature of an export: what it is fed, what it computes, what it answers.
+
+    Attributes:
+        name: the SignatureDef key.
+        encoded: fed JPEG/PNG files (:data:`IMAGE_BYTES`) instead of uint8 pixels (:data:`IMAGES`).
+        head: :data:`HEAD_PREDICT`, :data:`HEAD_EXPLAIN` or :data:`HEAD_TOPK`.
+        method: the CAM method of an explain or top-k head; ``None`` for predict.
+    """
+
+    name: str
+    encoded: bool
+    head: str
+    method: str | None
+
+    @property
+    def pixels(self) -> str:
+        """The images input's alias."""
+        return IMAGE_BYTES if self.encoded else IMAGES
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        extra = {HEAD_PREDICT: (), HEAD_EXPLAIN: (CLASS_INDEX,), HEAD_TOPK: (K,)}[self.head]
+        return (self.pixels, *extra)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        if self.head == HEAD_PREDICT:
+            return PREDICT_OUTPUTS
+        if self.head == HEAD_TOPK:
+            return TOPK_OUTPUTS
+        return EXPLAIN_OUTPUTS + (CAM, OVERLAY_PNG) if self.encoded else EXPLAIN_OUTPUTS + (CAM,)
+
+    @property
+    def computes(self) -> tuple[bool, str, str | None]:
+        """What the row computes: rows equal here (``explain``, ``explain_<default>``) are one function."""
+        return self.encoded, self.head, self.method
+
+
+def signature_table(methods: Sequence[str], topk: bool = True) -> dict[str, SignatureRow]:
+    """Every signature an export with ``methods`` holds, by name; the first method is the default.
+
+    This is the contract: the exporter builds one function per row, ``validate`` checks every row, the
+    warmup records and sample requests are made from it. ``serving_default`` is ``predict`` under
+    TF Serving's default name and is not a row. ``topk=False`` leaves out ``explain_topk*``: they re-run
+    the model from the target layer, which a vision transformer's token grid cannot feed. With no
+    methods (a model that is not a gradcam-serving export), the table is the bare predict/explain
+    contract such an export would have to meet.
+    """
+    default = methods[0] if methods else None
+    rows = [
+        SignatureRow(PREDICT, False, HEAD_PREDICT, None),
+        SignatureRow(PREDICT_BYTES, True, HEAD_PREDICT, None),
+        SignatureRow(EXPLAIN, False, HEAD_EXPLAIN, default),
+        SignatureRow(EXPLAIN_BYTES, True, HEAD_EXPLAIN, default),
+    ]
+    if topk:
+        rows += [SignatureRow(EXPLAIN_TOPK, False, HEAD_TOPK, default),
+                 SignatureRow(EXPLAIN_TOPK_BYTES, True, HEAD_TOPK, default)]
+    for method in methods:
+        rows += [SignatureRow(explain_signature(method), False, HEAD_EXPLAIN, method),
+                 SignatureRow(explain_signature(method, encoded=True), True, HEAD_EXPLAIN, method)]
+    return {row.name: row for row in rows}

@@ -12,7 +12,7 @@ Needs TensorFlow for in-process exports; against a server (``server=``,
 ``model=``) only the thin client is used.
 """
 
-from ._backends import DEFAULT_METHOD, explain_methods
+from ._backends import PLAIN_EXPLAIN_METHOD, explain_methods
 from ._data import Sample, load_samples, samples_from_arrays
 from ._metrics import (
     adcc,
@@ -31,8 +31,8 @@ from ._runner import EvaluationReport, ImageScores, MapFunction, MethodScores, e
 from ._sanity import DEFAULT_THRESHOLD, SanityReport, rank_correlation, sanity_check, similarity_per_step, ssim
 
 __all__ = [
-    "DEFAULT_METHOD",
     "DEFAULT_THRESHOLD",
+    "PLAIN_EXPLAIN_METHOD",
     "EvaluationReport",
     "ImageScores",
     "MapFunction",

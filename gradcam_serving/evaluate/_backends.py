@@ -10,7 +10,6 @@ with batching enabled does the batching.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -19,34 +18,37 @@ import numpy as np
 
 from gradcam_serving import signatures as sig
 
-__all__ = ["Backend", "ExportSession", "InProcessBackend", "ServerBackend", "explain_methods"]
+__all__ = ["PLAIN_EXPLAIN_METHOD", "Backend", "InProcessBackend", "ServerBackend", "explain_methods"]
 
-DEFAULT_METHOD = "default"
-_METHOD_SIGNATURE = re.compile(r"^explain_(?!bytes)(?!topk)([a-z0-9_]+)$")
+PLAIN_EXPLAIN_METHOD = "default"
+"""The name evaluate reports for the plain ``explain`` signature of an export that has no ``explain_<method>``."""
 
 
 def explain_methods(signatures: Mapping[str, tuple[set[str], set[str]]]) -> dict[str, str]:
     """``{method: signature}`` from ``{signature: (inputs, outputs)}``.
 
-    Every ``explain_<method>`` signature with the ``explain`` contract, or just
-    ``explain`` (as ``default``) when there are none.
+    The methods are those the signature table names (``explain_<method>``) that follow the
+    ``explain`` contract; an export without any is evaluated through plain ``explain``
+    (as :data:`PLAIN_EXPLAIN_METHOD`).
     """
-    contract_in = {sig.IMAGES, sig.CLASS_INDEX}
-
     def follows_contract(name: str) -> bool:
         inputs, outputs = signatures[name]
-        return inputs == contract_in and sig.HEATMAP in outputs
+        return inputs == {sig.IMAGES, sig.CLASS_INDEX} and sig.HEATMAP in outputs
 
-    methods = {}
-    for name in sorted(signatures):
-        match = _METHOD_SIGNATURE.match(name)
-        if match and follows_contract(name):
-            methods[match.group(1)] = name
+    methods = {
+        method: sig.explain_signature(method)
+        for method in sig.exported_methods(signatures) if follows_contract(sig.explain_signature(method))
+    }
     if methods:
         return methods
     if sig.EXPLAIN in signatures and follows_contract(sig.EXPLAIN):
-        return {DEFAULT_METHOD: sig.EXPLAIN}
+        return {PLAIN_EXPLAIN_METHOD: sig.EXPLAIN}
     raise ValueError(f"no explain signature with inputs images and class_index found (has {sorted(signatures)})")
+
+
+def signature_contracts(signature_defs: Mapping[str, object]) -> dict[str, tuple[set[str], set[str]]]:
+    """``{signature: (input aliases, output aliases)}`` of SignatureDefs (protos or the client's metadata)."""
+    return {name: (set(d.inputs), set(d.outputs)) for name, d in signature_defs.items()}  # type: ignore[attr-defined]
 
 
 class Backend(Protocol):
@@ -67,69 +69,29 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-class ExportSession:
-    """An export loaded once as TF Serving loads it (TF1 loader, ``serve`` tag, Session).
-
-    ``exporter.run_like_tf_serving`` loads the SavedModel per call; evaluation
-    runs thousands of batches, so this keeps the Session open and feeds and
-    fetches by the SignatureDef tensor names, exactly as that gate does.
-    """
-
-    def __init__(self, export_dir: str | os.PathLike[str]) -> None:
-        import tensorflow as tf
-
-        from gradcam_serving.errors import ServingCheckError
-        from gradcam_serving.exporter._gate import SERVE_TAG
-
-        self.export_dir = Path(export_dir)
-        self.graph = tf.Graph()
-        self.session = tf.compat.v1.Session(graph=self.graph)
-        try:
-            self.meta_graph = tf.compat.v1.saved_model.loader.load(self.session, [SERVE_TAG], str(export_dir))
-        except Exception as exc:  # TF raises many error types for unloadable models
-            self.session.close()
-            raise ServingCheckError(f"TF Serving's loader cannot load {export_dir}: {exc}") from exc
-
-    def signatures(self) -> dict[str, tuple[set[str], set[str]]]:
-        return {
-            name: (set(definition.inputs), set(definition.outputs))
-            for name, definition in self.meta_graph.signature_def.items()
-        }
-
-    def run(self, signature: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]) -> dict[str, np.ndarray]:
-        import tensorflow as tf
-
-        from gradcam_serving.errors import ServingCheckError
-        from gradcam_serving.exporter._gate import tf_error_summary
-
-        definition = self.meta_graph.signature_def[signature]
-        feeds = {definition.inputs[alias].name: value for alias, value in inputs.items()}
-        fetches = {alias: definition.outputs[alias].name for alias in outputs}
-        try:
-            return self.session.run(fetches, feed_dict=feeds)
-        except tf.errors.OpError as exc:
-            raise ServingCheckError(f"signature {signature!r} failed on {self.export_dir}: {tf_error_summary(exc)}") from exc
-
-    def close(self) -> None:
-        self.session.close()
-
-
 class InProcessBackend:
     """An export evaluated in this process on TF Serving's loading path."""
 
     def __init__(self, export_dir: str | os.PathLike[str]) -> None:
-        self.export = ExportSession(export_dir)
+        from gradcam_serving.exporter import open_export
+
+        self.export = open_export(export_dir)
         self.name = _export_name(Path(export_dir))
 
     def methods(self) -> dict[str, str]:
-        return explain_methods(self.export.signatures())
+        return explain_methods(signature_contracts(self.export.signature_defs))
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        return self.export.run(sig.PREDICT, {sig.IMAGES: images}, [sig.PROBABILITIES])[sig.PROBABILITIES]
+        return self._run(sig.PREDICT, {sig.IMAGES: images}, sig.PROBABILITIES)
 
     def explain(self, signature: str, images: np.ndarray, class_index: np.ndarray) -> np.ndarray:
         inputs = {sig.IMAGES: images, sig.CLASS_INDEX: np.asarray(class_index, np.int32)}
-        return self.export.run(signature, inputs, [sig.HEATMAP])[sig.HEATMAP]
+        return self._run(signature, inputs, sig.HEATMAP)
+
+    def _run(self, signature: str, inputs: Mapping[str, np.ndarray], output: str) -> np.ndarray:
+        from gradcam_serving.exporter import run_checked
+
+        return run_checked(self.export, signature, inputs)[output]
 
     def close(self) -> None:
         self.export.close()
@@ -145,10 +107,7 @@ class ServerBackend:
         self.name = f"{model}@{server}" if version is None else f"{model}/{version}@{server}"
 
     def methods(self) -> dict[str, str]:
-        metadata = self.client.metadata()
-        return explain_methods(
-            {name: (set(info.inputs), set(info.outputs)) for name, info in metadata.signatures.items()}
-        )
+        return explain_methods(signature_contracts(self.client.metadata().signatures))
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         return np.asarray(self.client.predict(images).probabilities)
@@ -166,10 +125,10 @@ def _method_of(signature: str) -> str | None:
     """The client's ``method=`` for a signature :func:`explain_methods` found (None for plain ``explain``)."""
     if signature == sig.EXPLAIN:
         return None
-    match = _METHOD_SIGNATURE.match(signature)
-    if match is None:
-        raise ValueError(f"{signature!r} is neither 'explain' nor an explain_<method> signature")
-    return match.group(1)
+    for method in sig.METHODS:
+        if signature == sig.explain_signature(method):
+            return method
+    raise ValueError(f"{signature!r} is neither 'explain' nor an explain_<method> signature")
 
 
 def _export_name(path: Path) -> str:

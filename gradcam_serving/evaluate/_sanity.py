@@ -29,13 +29,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gradcam_serving import signatures as sig
 
-from ._backends import ExportSession, explain_methods
+from ._backends import explain_methods, signature_contracts
+
+if TYPE_CHECKING:
+    from gradcam_serving.runtime import ExportSession
 
 __all__ = ["DEFAULT_THRESHOLD", "MethodSanity", "SanityReport", "SanityStep", "rank_correlation", "sanity_check", "similarity_per_step", "ssim"]
 
@@ -261,7 +264,7 @@ def _layers_above_target(layers: list[tuple[str, list[str]]], node_names: list[s
 
 def _warmup_images(export_dir: Path) -> np.ndarray:
     """The ``images`` of the export's warmup records (what TF Serving replays at load)."""
-    from gradcam_serving.exporter._warmup import read_warmup_requests
+    from gradcam_serving.runtime import read_warmup_requests
 
     found = [inputs[sig.IMAGES] for _, inputs in read_warmup_requests(export_dir) if sig.IMAGES in inputs]
     if not found:
@@ -298,7 +301,7 @@ def sanity_check(
         raise ValueError(f"max_layers must be at least 1; got {max_layers}")
     report = None
     for method, signature in _methods(export_dir, methods):
-        export = ExportSession(export_dir)  # a fresh load per method: the weights get shuffled
+        export = _load(export_dir)  # a fresh load per method: the weights get shuffled
         try:
             samples = _warmup_images(export_dir) if images is None else _check_images(images)
             result = _cascade(export, method, signature, samples, threshold, seed, max_layers)
@@ -311,17 +314,21 @@ def sanity_check(
 
 
 def _methods(export_dir: Path, methods: Sequence[str] | None) -> list[tuple[str, str]]:
-    export = ExportSession(export_dir)
-    try:
-        available = explain_methods(export.signatures())
-    finally:
-        export.close()
+    with _load(export_dir) as export:
+        available = explain_methods(signature_contracts(export.signature_defs))
     if methods:
         unknown = [name for name in methods if name not in available]
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}; this export has {sorted(available)}")
         return [(name, available[name]) for name in methods]
     return list(available.items())
+
+
+def _load(export_dir: Path) -> ExportSession:
+    """The export on TF Serving's path, its graph left open for the randomiser's assign ops."""
+    from gradcam_serving.runtime import ExportSession
+
+    return ExportSession(export_dir, finalize=False)
 
 
 def _check_images(images: np.ndarray) -> np.ndarray:

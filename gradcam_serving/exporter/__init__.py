@@ -9,7 +9,7 @@ Public API::
 """
 
 from ._export import ExportResult, Inspection, export_model, inspect_model, read_labels
-from ._gate import run_like_tf_serving
+from ._gate import open_export, run_checked, run_like_tf_serving
 from ._graph import REFUSED_OPS, Candidate
 from ._signatures import Preprocessing, ScoreMode
 from ._validate import Check, ValidationReport, validate_export
@@ -27,7 +27,9 @@ __all__ = [
     "ValidationReport",
     "export_model",
     "inspect_model",
+    "open_export",
     "read_labels",
+    "run_checked",
     "run_like_tf_serving",
     "validate_export",
 ]

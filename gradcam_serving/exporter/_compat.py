@@ -51,7 +51,6 @@ SERVING_VERSIONS: tuple[str, ...] = tuple(
 )
 """``major.minor`` of every TensorFlow release whose op registry is recorded, oldest first."""
 
-_SERVE_TAG = "serve"
 _MAX_LISTED = 3  # nodes named per problem; the rest are counted
 
 
@@ -103,15 +102,17 @@ def op_registry(version: str) -> OpRegistry:
 
 
 def _meta_graph(export_dir: str | os.PathLike[str]) -> Any:
-    """The ``serve`` MetaGraphDef of ``export_dir/saved_model.pb``."""
-    from tensorflow.core.protobuf import saved_model_pb2
+    """The MetaGraphDef TF Serving loads from ``export_dir/saved_model.pb`` (tag set ``{serve}``)."""
+    from gradcam_serving.runtime import DEFAULT_TAGS, matches_tags, read_saved_model
 
-    path = Path(export_dir) / "saved_model.pb"
-    saved_model = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+    saved_model = read_saved_model(export_dir)
     for meta_graph in saved_model.meta_graphs:
-        if _SERVE_TAG in meta_graph.meta_info_def.tags:
+        if matches_tags(meta_graph.meta_info_def.tags, DEFAULT_TAGS):
             return meta_graph
-    raise ValueError(f"{path} has no MetaGraph tagged {_SERVE_TAG!r}, so TF Serving cannot load it")
+    raise ValueError(
+        f"{Path(export_dir) / 'saved_model.pb'} has no MetaGraph tagged exactly {set(DEFAULT_TAGS)}, "
+        "so TF Serving cannot load it"
+    )
 
 
 def writer_version(export_dir: str | os.PathLike[str]) -> str:

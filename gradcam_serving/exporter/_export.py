@@ -25,7 +25,7 @@ from ._graph import Candidate, ModelGraph, trace_model_graph
 from ._loaders import LoadedModel, load_model
 from ._encoded import DEFAULT_MAX_PIXELS
 from ._cam import parse_methods
-from ._signatures import GradcamModule, Preprocessing, ScoreMode, signature_table
+from ._signatures import GradcamModule, Preprocessing, ScoreMode
 from ._warmup import write_warmup_requests
 from ._writer import ensure_version_free, write_version
 
@@ -198,7 +198,7 @@ def _encode(image: np.ndarray, fmt: str) -> bytes:
 
 
 def sample_requests(
-    graph: ModelGraph, methods: tuple[str, ...] = (sig.DEFAULT_METHOD,), topk: bool = True
+    graph: ModelGraph, methods: tuple[str, ...] = (sig.DEFAULT_EXPORT_METHOD,), topk: bool = True
 ) -> dict[str, dict[str, np.ndarray]]:
     """A small fixed batch per signature of the table, used to compare loading paths.
 
@@ -207,15 +207,16 @@ def sample_requests(
     height, width = graph.input_size
     images = np.random.default_rng(_SAMPLE_SEED).integers(0, 256, (2, height, width, 3), dtype=np.uint8)
     encoded = np.array([_encode(images[0], "PNG"), _encode(images[1, : height // 2 + 1], "JPEG")], dtype=object)
-    head_inputs = {
-        "predict": {},
-        "explain": {sig.CLASS_INDEX: np.array([sig.PREDICTED_CLASS, graph.num_classes - 1], np.int32)},
-        "topk": {sig.K: np.array([min(2, graph.num_classes), 1], np.int32)},
+    values = {
+        sig.IMAGES: images,
+        sig.IMAGE_BYTES: encoded,
+        sig.CLASS_INDEX: np.array([sig.PREDICTED_CLASS, graph.num_classes - 1], np.int32),
+        sig.K: np.array([min(2, graph.num_classes), 1], np.int32),
     }
-    requests = {}
-    for name, (kind, head, _) in signature_table(methods, topk).items():
-        pixels = {sig.IMAGES: images} if kind == "images" else {sig.IMAGE_BYTES: encoded}
-        requests[name] = {**pixels, **head_inputs[head]}
+    requests = {
+        name: {alias: values[alias] for alias in row.inputs}
+        for name, row in sig.signature_table(methods, topk).items()
+    }
     requests[sig.SERVING_DEFAULT] = requests[sig.PREDICT]
     return requests
 
@@ -263,7 +264,7 @@ def export_model(
     *,
     version: int | None = None,
     layer: str = "auto",
-    methods: str | Sequence[str] = sig.DEFAULT_METHOD,
+    methods: str | Sequence[str] = sig.DEFAULT_EXPORT_METHOD,
     labels: Sequence[str] | None = None,
     preprocessing: Preprocessing = Preprocessing(),
     scores: ScoreMode = "auto",
@@ -329,6 +330,7 @@ def export_model(
         options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
         tf.saved_model.save(module, str(folder), signatures=module.signatures(), options=options)
         write_warmup_requests(folder, _warmup_requests(requests))
+        (folder / sig.METADATA_FILE).write_text(module.metadata().as_json(), encoding="utf-8")
         progress("Checking with TF Serving's loading path")
         checked = _one_request_per_function(module, requests)
         verify_export(folder, checked, {name: expected[name] for name in checked})

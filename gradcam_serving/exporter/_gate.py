@@ -1,10 +1,9 @@
 """Check an export the way ``tensorflow_model_server`` loads it.
 
-TF Serving does not call ``tf.saved_model.load``: it runs the TF1 loader with
-the ``serve`` tag in a Session, then feeds and fetches each signature by the
-tensor names in its SignatureDef. Some exports pass the Python reload and fail
-there on every request (Keras 3's "Could not find variable", tensorflow#72963),
-so every export is gated on this exact path, compared with in-process results.
+Some exports pass the Python reload and fail on TF Serving's path on every
+request (Keras 3's "Could not find variable", tensorflow#72963), so every
+export is gated on that path (:class:`gradcam_serving.runtime.ExportSession`),
+compared with in-process results.
 """
 
 from __future__ import annotations
@@ -16,17 +15,17 @@ import numpy as np
 import tensorflow as tf
 
 from gradcam_serving.errors import ServingCheckError
-from gradcam_serving.signatures import SERVE_TAG
+from gradcam_serving.runtime import ExportSession
 
 from ._graph import check_refused_ops
 
-__all__ = ["SERVE_TAG", "run_like_tf_serving", "tf_error_summary", "verify_export"]
+__all__ = ["open_export", "run_checked", "run_like_tf_serving", "tf_error_summary", "verify_export"]
 
 Arrays = Mapping[str, np.ndarray]
 
 
 def run_like_tf_serving(export_dir: str | Path, requests: Mapping[str, Arrays]) -> dict[str, dict[str, np.ndarray]]:
-    """Load ``export_dir`` as TF Serving does and run each ``{signature: inputs}``.
+    """Load ``export_dir`` once as TF Serving does and run each ``{signature: inputs}``.
 
     Returns:
         ``{signature: {output alias: array}}``.
@@ -34,34 +33,32 @@ def run_like_tf_serving(export_dir: str | Path, requests: Mapping[str, Arrays]) 
     Raises:
         ServingCheckError: loading or running failed; the message carries TF's error.
     """
-    graph = tf.Graph()
-    with tf.compat.v1.Session(graph=graph) as session:
-        try:
-            meta_graph = tf.compat.v1.saved_model.loader.load(session, [SERVE_TAG], str(export_dir))
-        except Exception as exc:  # TF raises many error types for unloadable models
-            raise ServingCheckError(f"TF Serving's loader cannot load {export_dir}: {exc}") from exc
-        check_refused_ops(meta_graph.graph_def)
-        results = {}
-        for name, inputs in requests.items():
-            results[name] = _run_signature(session, meta_graph, name, inputs, export_dir)
-    return results
+    with open_export(export_dir) as export:
+        check_refused_ops(export.meta_graph.graph_def)
+        return {name: run_checked(export, name, inputs) for name, inputs in requests.items()}
 
 
-def _run_signature(
-    session: tf.compat.v1.Session, meta_graph: object, name: str, inputs: Arrays, export_dir: str | Path
-) -> dict[str, np.ndarray]:
-    signature_defs = meta_graph.signature_def  # type: ignore[attr-defined]
-    if name not in signature_defs:
-        raise ServingCheckError(f"signature {name!r} is missing from {export_dir} (has {sorted(signature_defs)})")
-    signature = signature_defs[name]
-    feeds = {signature.inputs[alias].name: value for alias, value in inputs.items()}
-    fetches = {alias: info.name for alias, info in signature.outputs.items()}
+def open_export(export_dir: str | Path) -> ExportSession:
+    """:class:`ExportSession` whose load failure is a :class:`ServingCheckError` with TF's message."""
     try:
-        return session.run(fetches, feed_dict=feeds)
+        return ExportSession(export_dir)
+    except Exception as exc:  # TF raises many error types for unloadable models
+        detail = exc.message if isinstance(exc, tf.errors.OpError) else str(exc)
+        raise ServingCheckError(f"TF Serving's loader cannot load {export_dir}: {detail}") from exc
+
+
+def run_checked(export: ExportSession, name: str, inputs: Arrays) -> dict[str, np.ndarray]:
+    """Run one signature; a missing signature or TF error is a :class:`ServingCheckError`."""
+    if name not in export.signature_defs:
+        raise ServingCheckError(f"signature {name!r} is missing from {export.path} (has {sorted(export.signature_defs)})")
+    try:
+        return export.run(name, inputs)
     except tf.errors.OpError as exc:
         raise ServingCheckError(
             f"signature {name!r} fails when run the way TF Serving runs it: {tf_error_summary(exc)}"
         ) from exc
+    except KeyError as exc:
+        raise ServingCheckError(str(exc.args[0])) from exc
 
 
 def tf_error_summary(exc: tf.errors.OpError) -> str:

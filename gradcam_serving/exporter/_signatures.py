@@ -23,20 +23,21 @@ import inspect
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import tensorflow as tf
 
 from gradcam_serving import signatures as sig
+from gradcam_serving.runtime import ExportMetadata
 from gradcam_serving.errors import UnsupportedModelError
 
 from ._cam import CamInputs, Method, finish, get_method, parse_methods
 from ._encoded import DEFAULT_MAX_PIXELS, colormap_table, decode_images, overlay_pngs
 from ._graph import Candidate, ModelGraph, bind_capture, import_tail, tail_graph_def
 
-__all__ = ["GradcamModule", "Preprocessing", "ScoreMode", "signature_table"]
+__all__ = ["GradcamModule", "Preprocessing", "ScoreMode"]
 
-ScoreMode = Literal["auto", "logits", "probabilities", "sigmoid"]
+ScoreMode = sig.ScoreMode
 
 
 @dataclass(frozen=True)
@@ -160,39 +161,15 @@ def _validate_class_index(class_index: tf.Tensor, batch: tf.Tensor, num_classes:
     return class_index
 
 
-_IMAGES, _BYTES = "images", "bytes"
-_PREDICT, _EXPLAIN, _TOPK = "predict", "explain", "topk"
 _INPUT_SPECS = {
-    _IMAGES: tf.TensorSpec(None, tf.uint8, name=sig.IMAGES),
-    _BYTES: tf.TensorSpec(None, tf.string, name=sig.IMAGE_BYTES),
+    False: tf.TensorSpec(None, tf.uint8, name=sig.IMAGES),
+    True: tf.TensorSpec(None, tf.string, name=sig.IMAGE_BYTES),
 }
 _HEAD_SPECS = {
-    _PREDICT: [],
-    _EXPLAIN: [tf.TensorSpec(None, tf.int32, name=sig.CLASS_INDEX)],
-    _TOPK: [tf.TensorSpec(None, tf.int32, name=sig.K)],
+    sig.HEAD_PREDICT: [],
+    sig.HEAD_EXPLAIN: [tf.TensorSpec(None, tf.int32, name=sig.CLASS_INDEX)],
+    sig.HEAD_TOPK: [tf.TensorSpec(None, tf.int32, name=sig.K)],
 }
-
-
-def signature_table(methods: Sequence[str], topk: bool = True) -> dict[str, tuple[str, str, str | None]]:
-    """Signature name -> (input kind, head, CAM method); the first method is the default.
-
-    ``topk=False`` leaves out ``explain_topk*``: they re-run the model from the target layer, which
-    a vision transformer's token grid cannot feed (the tail reads the raw tokens, CLS included).
-    """
-    default = methods[0]
-    table: dict[str, tuple[str, str, str | None]] = {
-        sig.PREDICT: (_IMAGES, _PREDICT, None),
-        sig.PREDICT_BYTES: (_BYTES, _PREDICT, None),
-        sig.EXPLAIN: (_IMAGES, _EXPLAIN, default),
-        sig.EXPLAIN_BYTES: (_BYTES, _EXPLAIN, default),
-    }
-    if topk:
-        table[sig.EXPLAIN_TOPK] = (_IMAGES, _TOPK, default)
-        table[sig.EXPLAIN_TOPK_BYTES] = (_BYTES, _TOPK, default)
-    for method in methods:
-        table[sig.explain_signature(method)] = (_IMAGES, _EXPLAIN, method)
-        table[sig.explain_signature(method, encoded=True)] = (_BYTES, _EXPLAIN, method)
-    return table
 
 
 @dataclass(frozen=True)
@@ -239,7 +216,7 @@ class GradcamModule(tf.Module):
         graph: ModelGraph,
         target: Candidate,
         *,
-        methods: Sequence[str] | str = (sig.DEFAULT_METHOD,),
+        methods: Sequence[str] | str = (sig.DEFAULT_EXPORT_METHOD,),
         labels: Sequence[str] | None = None,
         preprocessing: Preprocessing = Preprocessing(),
         scores: ScoreMode = "auto",
@@ -254,7 +231,7 @@ class GradcamModule(tf.Module):
             raise ValueError(f"overlay_alpha must lie in [0, 1]; got {overlay_alpha}")
         if labels is not None and len(labels) != graph.num_classes:
             raise ValueError(f"got {len(labels)} labels for a model with {graph.num_classes} classes")
-        if scores not in ("auto", "logits", "probabilities", "sigmoid"):
+        if scores not in sig.SCORE_MODES:
             raise ValueError(f"scores must be 'auto', 'logits', 'probabilities' or 'sigmoid'; got {scores!r}")
         if graph.channels == 1 and preprocessing.mean is not None and len({*preprocessing.mean}) + len({*preprocessing.std}) > 2:
             raise ValueError(
@@ -284,15 +261,24 @@ class GradcamModule(tf.Module):
         ]
         # Rows that compute the same thing (``explain`` and ``explain_<default>``) share one function, so it
         # is traced, saved and checked once and appears under both signature names.
-        by_row: dict[tuple[str, str, str | None], Any] = {}
+        by_row: dict[tuple[bool, str, str | None], Any] = {}
         functions: dict[str, Any] = {}
-        for name, row in signature_table(self.methods, topk=not target.is_tokens).items():
-            if row not in by_row:
-                by_row[row] = self._signature_function(*row)
-            functions[name] = by_row[row]
+        for name, row in sig.signature_table(self.methods, topk=not target.is_tokens).items():
+            if row.computes not in by_row:
+                by_row[row.computes] = self._signature_function(row)
+            functions[name] = by_row[row.computes]
         # A read-only view is not tracked by tf.Module: tracked tf.functions are traced again by
         # tf.saved_model.save (a new cache key in its context) and saved a second time beside the signatures.
         self._functions = types.MappingProxyType(functions)
+
+    def metadata(self) -> ExportMetadata:
+        """What the export says about itself, written beside it for the runtime and ``validate``."""
+        return ExportMetadata(
+            methods=tuple(self.methods), default_method=self.methods[0],
+            labels=None if self._label_values is None else tuple(self._label_values),
+            input_size=tuple(self._graph.input_size), max_pixels=self._max_pixels,
+            num_classes=self._graph.num_classes, topk=not self._target.is_tokens,
+        )
 
     def signatures(self) -> dict[str, Any]:
         """Concrete functions keyed by signature name, ready for ``tf.saved_model.save``."""
@@ -300,16 +286,17 @@ class GradcamModule(tf.Module):
         concrete[sig.SERVING_DEFAULT] = concrete[sig.PREDICT]
         return concrete
 
-    def _signature_function(self, kind: str, head: str, method: str | None) -> Any:
+    def _signature_function(self, row: sig.SignatureRow) -> Any:
         """One row of the table: input stage, then the head, skipped for an empty batch."""
-        cam_method = get_method(method) if method is not None else None
+        cam_method = get_method(row.method) if row.method is not None else None
+        head = row.head
 
         def run(inputs: tf.Tensor, *extra: tf.Tensor) -> dict[str, tf.Tensor]:
-            batch = self._stage(kind, inputs)
-            if head == _PREDICT:
+            batch = self._stage(row.encoded, inputs)
+            if head == sig.HEAD_PREDICT:
                 compute = lambda: self._predict_head(batch)  # noqa: E731
                 return tf.cond(batch.count > 0, compute, lambda: self._empty(head, batch))
-            if head == _EXPLAIN:
+            if head == sig.HEAD_EXPLAIN:
                 (class_index,) = extra
                 class_index = _validate_class_index(class_index, batch.count, self._graph.num_classes)
                 compute = lambda: self._explain_head(batch, cam_method, class_index)  # noqa: E731
@@ -318,7 +305,7 @@ class GradcamModule(tf.Module):
             compute = lambda: self._topk_head(batch, cam_method, k, most)  # noqa: E731
             return tf.cond(batch.count > 0, compute, lambda: self._empty(head, batch, most))
 
-        specs = [_INPUT_SPECS[kind], *_HEAD_SPECS[head]]
+        specs = [_INPUT_SPECS[row.encoded], *_HEAD_SPECS[head]]
         # Name the parameters after the aliases, so in-process calls take the same keywords as TF Serving.
         run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter(spec.name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for spec in specs]
@@ -327,8 +314,8 @@ class GradcamModule(tf.Module):
 
     # -- input stages -----------------------------------------------------------------------------
 
-    def _stage(self, kind: str, inputs: tf.Tensor) -> _Batch:
-        if kind == _IMAGES:
+    def _stage(self, encoded: bool, inputs: tf.Tensor) -> _Batch:
+        if not encoded:
             images = _check_pixel_limit(_validate_images(inputs), self._max_pixels)
             return _Batch(self._model_input(images), tf.shape(images)[1:3], None)
         image_bytes, pixels = decode_images(inputs, self._graph.input_size, self._max_pixels)
@@ -507,11 +494,11 @@ class GradcamModule(tf.Module):
             sig.SCORE: tf.zeros([0, *per_image], tf.float32),
             sig.LABEL: tf.fill([0, *per_image], ""),
         }
-        if head == _PREDICT:
+        if head == sig.HEAD_PREDICT:
             return outputs
         outputs[sig.HEATMAP] = tf.zeros([0, *per_image, height, width], tf.float32)
         outputs[sig.CAM] = tf.zeros([0, *per_image, *(self._target.grid or self._target.shape[1:3])], tf.float32)
-        if head == _EXPLAIN and batch.image_bytes is not None:
+        if head == sig.HEAD_EXPLAIN and batch.image_bytes is not None:
             outputs[sig.OVERLAY_PNG] = tf.fill([0], "")
         return outputs
 

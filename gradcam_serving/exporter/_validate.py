@@ -16,18 +16,16 @@ import tensorflow as tf
 
 from gradcam_serving import signatures as sig
 from gradcam_serving.errors import GradcamServingError
+from gradcam_serving.runtime import ExportSession
 
 from ._compat import serving_version_check
-from ._gate import SERVE_TAG, run_like_tf_serving
+from ._gate import run_checked
 from ._graph import REFUSED_OPS
-from ._warmup import WARMUP_FILE, read_warmup_requests
+from ._warmup import WARMUP_FILE
 
 __all__ = ["Check", "ValidationReport", "validate_export"]
 
-_CONTRACT = {
-    sig.PREDICT: ({sig.IMAGES}, set(sig.PREDICT_OUTPUTS)),
-    sig.EXPLAIN: ({sig.IMAGES, sig.CLASS_INDEX}, set(sig.EXPLAIN_OUTPUTS)),
-}
+_LOAD_CHECK = "loads with the TF1 loader and the 'serve' tag"
 
 
 # Ops of the checkpoint saver/restorer: run once at load on the host, by design.
@@ -58,12 +56,6 @@ class ValidationReport:
         self.checks.append(Check(name, ok, detail))
 
 
-def _load_meta_graph(export_dir: Path) -> Any:
-    graph = tf.Graph()
-    with tf.compat.v1.Session(graph=graph) as session:
-        return tf.compat.v1.saved_model.loader.load(session, [SERVE_TAG], str(export_dir))
-
-
 def _describe(info: Any) -> str:
     if not info.dtype:  # __saved_model_init_op names an op, not a tensor
         return "op"
@@ -79,8 +71,68 @@ def _op_types(meta_graph: Any) -> set[str]:
     return ops - {f.signature.name for f in graph_def.library.function}
 
 
-def _check_ops(report: ValidationReport, ops: set[str]) -> None:
-    from tensorflow.python.framework import kernels, op_def_registry
+def _called_functions(node: Any) -> list[str]:
+    """Library functions a node calls (``f`` of a call op, the branches and bodies of control flow)."""
+    names = []
+    for value in node.attr.values():
+        if value.HasField("func"):
+            names.append(value.func.name)
+        names.extend(f.name for f in value.list.func)
+    return names
+
+
+def _function_ops(graph_def: Any, roots: list[str]) -> set[str]:
+    """Op types inside the functions ``roots`` and everything they call."""
+    library = {f.signature.name: f for f in graph_def.library.function}
+    ops: set[str] = set()
+    pending, seen = list(roots), set()
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in library:
+            continue
+        seen.add(name)
+        for node in library[name].node_def:
+            ops.add(node.op)
+            pending.extend(_called_functions(node))
+    return ops
+
+
+def _compute_ops(export: ExportSession) -> set[str]:
+    """Op types on the model's compute path: what the uint8-image signatures run.
+
+    Image decoding and PNG encoding (only in the ``*_bytes`` signatures) run on the host CPU in
+    TF Serving by design, so they are left out of the GPU check.
+    """
+    graph_def = export.meta_graph.graph_def
+    nodes = {node.name: node for node in graph_def.node}
+    pending = [
+        info.name.split(":")[0]
+        for row in export.metadata.signature_table().values() if not row.encoded and row.name in export.signature_defs
+        for info in export.signature_defs[row.name].outputs.values()
+    ]
+    ops, functions, seen = set(), [], set()
+    while pending:
+        name = pending.pop().lstrip("^").split(":")[0]
+        if name in seen or name not in nodes:
+            continue
+        seen.add(name)
+        ops.add(nodes[name].op)
+        functions.extend(_called_functions(nodes[name]))
+        pending.extend(nodes[name].input)
+    return (ops | _function_ops(graph_def, functions)) - {f.signature.name for f in graph_def.library.function}
+
+
+def _has_gpu_kernel(op: str) -> bool:
+    from tensorflow.python.framework import kernels
+
+    return any(k.device_type in ("GPU", "DEFAULT") for k in kernels.get_registered_kernels_for_op(op).kernel)
+
+
+def _check_ops(
+    report: ValidationReport, ops: set[str], compute_ops: set[str], has_gpu_kernel: Any = _has_gpu_kernel,
+    built_with_gpu: bool | None = None,
+) -> None:
+    from tensorflow.python.framework import op_def_registry
 
     unknown = sorted(op for op in ops if op_def_registry.get(op) is None)
     report.add("ops registered in this TensorFlow", not unknown,
@@ -88,57 +140,95 @@ def _check_ops(report: ValidationReport, ops: set[str]) -> None:
     refused = sorted(ops & set(REFUSED_OPS))
     report.add("no refused ops (PyFunc, file system)", not refused,
                "; ".join(f"{op}: {REFUSED_OPS[op]}" for op in refused) or "none found")
-    if not tf.test.is_built_with_cuda():
+    if not (tf.test.is_built_with_cuda() if built_with_gpu is None else built_with_gpu):
         report.add("GPU kernels", None, "this TensorFlow build has no GPU kernels, so they cannot be checked")
         return
-    cpu_only = sorted(
-        op for op in ops - set(unknown) - _SAVER_OPS
-        if not any(k.device_type in ("GPU", "DEFAULT") for k in kernels.get_registered_kernels_for_op(op).kernel)
-    )
+    cpu_only = sorted(op for op in compute_ops - set(unknown) - _SAVER_OPS if not has_gpu_kernel(op))
     report.add("GPU kernels", None if cpu_only else True,
-               f"no GPU kernel (these run on the host CPU): {', '.join(cpu_only)}" if cpu_only
-               else "every op has a GPU kernel")
+               f"no GPU kernel on the model's compute path (these run on the host CPU): {', '.join(cpu_only)}"
+               if cpu_only else "every op on the model's compute path has a GPU kernel "
+               "(image decoding and PNG encoding run on the CPU by design)")
 
 
-def _contract(signature_names: Any) -> dict[str, tuple[set[str], set[str]]]:
-    """The fixed signatures, plus the twins of every method the export holds."""
-    contract = dict(_CONTRACT)
-    explain_outputs = set(sig.EXPLAIN_OUTPUTS) | {sig.CAM}
-    for method in sig.exported_methods(signature_names):
-        contract[sig.explain_signature(method)] = ({sig.IMAGES, sig.CLASS_INDEX}, explain_outputs)
-        contract[sig.explain_signature(method, encoded=True)] = (
-            {sig.IMAGE_BYTES, sig.CLASS_INDEX}, explain_outputs | {sig.OVERLAY_PNG}
-        )
-    if sig.EXPLAIN_TOPK in signature_names:
-        contract[sig.EXPLAIN_TOPK] = ({sig.IMAGES, sig.K}, set(sig.TOPK_OUTPUTS))
-    return contract
-
-
-def _check_contract(report: ValidationReport, meta_graph: Any) -> None:
+def _check_contract(report: ValidationReport, export: ExportSession) -> None:
+    """Every row of the export's signature table is there, fed and answering as the table says."""
     problems = []
-    for name, (inputs, outputs) in _contract(set(meta_graph.signature_def)).items():
-        if name not in meta_graph.signature_def:
+    table = export.metadata.signature_table()
+    for name, row in table.items():
+        if name not in export.signature_defs:
             problems.append(f"missing signature {name!r}")
             continue
-        signature = meta_graph.signature_def[name]
-        if set(signature.inputs) != inputs or not outputs <= set(signature.outputs):
-            problems.append(f"{name!r} has inputs {sorted(signature.inputs)} and outputs {sorted(signature.outputs)}")
-    report.add("predict/explain contract", not problems, "; ".join(problems) or "predict and explain as documented")
+        signature = export.signature_defs[name]
+        if set(signature.inputs) != set(row.inputs) or not set(row.outputs) <= set(signature.outputs):
+            problems.append(
+                f"{name!r} has inputs {sorted(signature.inputs)} and outputs {sorted(signature.outputs)} "
+                f"(expected inputs {sorted(row.inputs)} and outputs {sorted(row.outputs)})"
+            )
+    if sig.SERVING_DEFAULT not in export.signature_defs:
+        problems.append(f"missing signature {sig.SERVING_DEFAULT!r}")
+    report.add("signature contract", not problems,
+               "; ".join(problems) or f"all {len(table)} signatures of the table as documented")
 
 
-def _check_warmup(report: ValidationReport, export_dir: Path) -> None:
-    if not (export_dir / WARMUP_FILE).exists():
+def _check_warmup(report: ValidationReport, export: ExportSession) -> None:
+    """Replay the warmup records in the loaded session; then check every signature's answers."""
+    if not (export.path / WARMUP_FILE).exists():
         report.add("warmup records", None, f"no {WARMUP_FILE}; TF Serving's first requests will be slow")
         return
     try:
-        records = list(read_warmup_requests(export_dir))
-        answers = [(signature, inputs, run_like_tf_serving(export_dir, {signature: inputs})[signature])
-                   for signature, inputs in records]
+        records = list(export.warmup_requests())
+        answers = [(signature, inputs, run_checked(export, signature, inputs)) for signature, inputs in records]
     except (GradcamServingError, ValueError, tf.errors.OpError) as exc:
         report.add("warmup records", False, str(exc).splitlines()[0])
         return
     report.add("warmup records", True, f"{len(records)} records replayed on TF Serving's loading path")
     _check_heatmaps(report, answers)
+    _check_answers(report, export, answers)
+
+
+def _image_count(inputs: dict[str, Any]) -> int:
+    return len(inputs[sig.IMAGES] if sig.IMAGES in inputs else inputs[sig.IMAGE_BYTES])
+
+
+def _expected_shapes(row: sig.SignatureRow, inputs: dict[str, Any], export: ExportSession) -> dict[str, tuple]:
+    """Each output's documented shape for ``inputs``; ``None`` stands for a size the contract leaves open."""
+    count = _image_count(inputs)
+    leading = (count,) if row.head != sig.HEAD_TOPK else (count, int(np.max(inputs[sig.K])))
+    if row.encoded:
+        size = export.metadata.input_size or (None, None)
+    else:
+        size = tuple(inputs[sig.IMAGES].shape[1:3])
+    shapes = {sig.PROBABILITIES: (count, export.metadata.num_classes)}
+    shapes.update({alias: leading for alias in (sig.CLASS_INDEX, sig.SCORE, sig.LABEL)})
+    if row.head != sig.HEAD_PREDICT:
+        shapes[sig.HEATMAP] = (*leading, *size)
+        shapes[sig.CAM] = (*leading, None, None)
+    if sig.OVERLAY_PNG in row.outputs:
+        shapes[sig.OVERLAY_PNG] = (count,)
+    return shapes
+
+
+def _shape_problems(name: str, outputs: dict[str, Any], shapes: dict[str, tuple]) -> list[str]:
+    problems = []
+    for alias, want in shapes.items():
+        got = np.shape(outputs.get(alias))
+        if alias not in outputs or len(got) != len(want) or any(w is not None and g != w for g, w in zip(got, want)):
+            shown = tuple("?" if w is None else w for w in want)
+            problems.append(f"{name}: {alias} has shape {got if alias in outputs else 'missing'}, expected {shown}")
+    return problems
+
+
+def _check_answers(report: ValidationReport, export: ExportSession, answers: list[tuple[str, dict, dict]]) -> None:
+    """Every signature of the table answered its records with the documented shapes."""
+    table = export.metadata.signature_table()
+    seen = {name for name, _, _ in answers}
+    problems = [f"{name}: no warmup record, so it was not run" for name in table if name not in seen]
+    for name, inputs, outputs in answers:
+        row = table.get(name) or (table[sig.PREDICT] if name == sig.SERVING_DEFAULT else None)
+        if row is not None:
+            problems += _shape_problems(name, outputs, _expected_shapes(row, inputs, export))
+    report.add("answers of every signature", not problems,
+               "; ".join(problems) or f"{len(seen)} signatures answered with the documented shapes")
 
 
 def _heatmap_problem(inputs: dict[str, Any], outputs: dict[str, Any]) -> str | None:
@@ -183,21 +273,26 @@ def validate_export(export_dir: str | os.PathLike[str], serving_version: str | N
     path = Path(export_dir)
     report = ValidationReport(path)
     try:
-        meta_graph = _load_meta_graph(path)
+        export = ExportSession(path)
     except Exception as exc:  # noqa: BLE001 - any load failure is the report's answer
-        detail = str(exc).strip().splitlines()[0]
-        if any(child.name.isdigit() for child in path.iterdir()) and not (path / "saved_model.pb").exists():
+        detail = (exc.message if isinstance(exc, tf.errors.OpError) else str(exc)).strip().splitlines()[0]
+        if path.is_dir() and any(child.name.isdigit() for child in path.iterdir()) and not (path / "saved_model.pb").exists():
             detail += " (this looks like BASE/NAME; pass a version folder such as BASE/NAME/1)"
-        report.add("loads with the TF1 loader and the 'serve' tag", False, detail)
+        report.add(_LOAD_CHECK, False, detail)
         return report
-    report.add("loads with the TF1 loader and the 'serve' tag", True, f"{len(meta_graph.signature_def)} signatures")
-    for name, signature in sorted(meta_graph.signature_def.items()):
+    with export:
+        _validate_loaded(report, export, serving_version)
+    return report
+
+
+def _validate_loaded(report: ValidationReport, export: ExportSession, serving_version: str | None) -> None:
+    report.add(_LOAD_CHECK, True, f"{len(export.signature_defs)} signatures")
+    for name, signature in sorted(export.signature_defs.items()):
         report.signatures[name] = {
             "inputs": [f"{alias}: {_describe(info)}" for alias, info in sorted(signature.inputs.items())],
             "outputs": [f"{alias}: {_describe(info)}" for alias, info in sorted(signature.outputs.items())],
         }
-    _check_contract(report, meta_graph)
-    _check_ops(report, _op_types(meta_graph))
-    report.add(*serving_version_check(path, serving_version))
-    _check_warmup(report, path)
-    return report
+    _check_contract(report, export)
+    _check_ops(report, _op_types(export.meta_graph), _compute_ops(export))
+    report.add(*serving_version_check(export.path, serving_version))
+    _check_warmup(report, export)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import NoReturn
 
+from gradcam_serving import signatures as sig
 from gradcam_serving.errors import ConfigError
 from gradcam_serving.server._errors import InvalidArgument
 from gradcam_serving.server._options import DEFAULT_REST_API_MAX_BODY_BYTES, ServerOptions
@@ -65,7 +66,7 @@ def build_parser(prog: str = "tensorflow_model_server") -> argparse.ArgumentPars
     add("--file_system_poll_wait_seconds", type=int, default=1, help="poll period of version folders (0 = once)")
     flag("enable_batching", False, "batch concurrent Predict requests")
     add("--batching_parameters_file", default="", help="text-format tensorflow.serving.BatchingParameters")
-    add("--saved_model_tags", default="serve", help="comma-separated MetaGraph tags to load")
+    add("--saved_model_tags", default=sig.SERVE_TAG, help="comma-separated MetaGraph tags to load")
     add("--grpc_max_threads", type=int, default=4 * cpus, help="gRPC worker threads")
     flag("enable_model_warmup", True, "replay assets.extra/tf_serving_warmup_requests on load")
     add("--num_request_iterations_for_warmup", type=int, default=1, help="runs per warmup record")

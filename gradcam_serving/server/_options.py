@@ -12,6 +12,7 @@ import dataclasses
 import os
 from typing import Literal
 
+from gradcam_serving import signatures as sig
 from gradcam_serving.server._tls import SslConfig
 
 __all__ = [
@@ -164,7 +165,7 @@ class ServerOptions:
     model_config_file: str = ""
     model_config_file_poll_wait_seconds: float = 0.0
     batching: BatchingOptions | None = None
-    saved_model_tags: tuple[str, ...] = ("serve",)
+    saved_model_tags: tuple[str, ...] = (sig.SERVE_TAG,)
     enable_model_warmup: bool = True
     num_request_iterations_for_warmup: int = 1
     max_num_load_retries: int = 5

@@ -1,23 +1,23 @@
-"""One loaded model version: a SavedModel in its own ``tf.Graph`` + ``Session``.
+"""One loaded model version: :class:`gradcam_serving.runtime.ExportSession` with the server's bookkeeping.
 
-This is TF Serving's loading path (``SavedModelBundle``): the ``tf.compat.v1``
-loader with the configured tag set, then every run feeds and fetches by the
-SignatureDef tensor names with no targets. ``tf.saved_model.load`` is never
-used, because it would hide exactly the failures the real binary shows (for
-example Keras 3 variables that only a Python object graph can find).
+The runtime loads and runs the version exactly as TF Serving's
+``SavedModelBundle`` does; this module only adds what a server needs around it:
+pinning by in-flight requests so unloading waits for them, and TF's errors
+mapped to the server's statuses.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from gradcam_serving.server._errors import DataLoss, NotFound, ServingError, from_tf_error, from_undecodable
+from gradcam_serving import signatures as sig
+from gradcam_serving.server._errors import ServingError, from_tf_error, from_undecodable
 
 __all__ = ["Servable", "SessionSettings", "load_servable"]
 
@@ -33,7 +33,7 @@ class SessionSettings:
         intra_op_parallelism / inter_op_parallelism: 0 lets TensorFlow choose.
     """
 
-    tags: tuple[str, ...] = ("serve",)
+    tags: tuple[str, ...] = (sig.SERVE_TAG,)
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
 
@@ -50,12 +50,12 @@ class Servable:
             ``__saved_model_init_op`` (GetModelMetadata returns all of them).
     """
 
-    def __init__(self, name: str, version: int, path: str, session: object, signature_defs: dict) -> None:
+    def __init__(self, name: str, version: int, path: str, export: Any) -> None:
         self.name = name
         self.version = version
         self.path = path
-        self.signature_defs = signature_defs
-        self._session = session
+        self.signature_defs = export.signature_defs
+        self._export = export
         self._users = 0
         self._closed = False
         self._cond = threading.Condition()
@@ -87,11 +87,10 @@ class Servable:
         """
         import tensorflow as tf
 
-        options = tf.compat.v1.RunOptions(timeout_in_ms=max(0, int(timeout_ms)))
         with self._cond:
             self.session_run_count += 1
         try:
-            return list(self._session.run(list(fetches), feed_dict=feeds, options=options))  # type: ignore[attr-defined]
+            return self._export.run_tensors(feeds, fetches, timeout_ms=timeout_ms)
         except tf.errors.OpError as exc:
             raise from_tf_error(exc) from exc
         except UnicodeDecodeError as exc:
@@ -103,42 +102,7 @@ class Servable:
         with self._cond:
             self._closed = True
             self._cond.wait_for(lambda: self._users == 0)
-        self._session.close()  # type: ignore[attr-defined]
-
-
-def _read_meta_graph(path: str, tags: tuple[str, ...]) -> None:
-    """Fail like TF's C++ reader (``cc/saved_model/reader.cc``) before loading."""
-    from google.protobuf import message, text_format
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    pb_path = os.path.join(path, "saved_model.pb")
-    pbtxt_path = os.path.join(path, "saved_model.pbtxt")
-    saved_model = saved_model_pb2.SavedModel()
-    if os.path.exists(pb_path):
-        try:
-            with open(pb_path, "rb") as handle:
-                saved_model.ParseFromString(handle.read())
-        except (message.DecodeError, OSError) as exc:
-            raise DataLoss(f"Can't parse {pb_path} as binary proto") from exc
-    elif os.path.exists(pbtxt_path):
-        try:
-            with open(pbtxt_path, encoding="utf-8") as handle:
-                text_format.Parse(handle.read(), saved_model)
-        except (text_format.ParseError, OSError, UnicodeDecodeError) as exc:
-            raise DataLoss(f"Can't parse {pbtxt_path} as text proto") from exc
-    else:
-        raise NotFound(
-            f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}. "
-            "Check that the directory exists and that you have the right permissions for accessing it."
-        )
-    wanted = set(tags)
-    if not any(set(mg.meta_info_def.tags) == wanted for mg in saved_model.meta_graphs):
-        raise NotFound(
-            "Could not find meta graph def matching supplied tags: { "
-            + " ".join(tags)
-            + " }. To inspect available tag-sets in the SavedModel, please use the SavedModel CLI: "
-            "`saved_model_cli`"
-        )
+        self._export.close()
 
 
 def load_servable(name: str, version: int, path: str, settings: SessionSettings) -> Servable:
@@ -146,30 +110,20 @@ def load_servable(name: str, version: int, path: str, settings: SessionSettings)
 
     Raises:
         ServingError: with TensorFlow's code, e.g. NOT_FOUND for a missing
-            ``saved_model.pb`` or DATA_LOSS for a corrupt one.
+            ``saved_model.pb`` or a tag set no MetaGraph has, DATA_LOSS for a corrupt one.
     """
     import tensorflow as tf
 
-    _read_meta_graph(path, settings.tags)
-    graph = tf.Graph()
-    config = tf.compat.v1.ConfigProto(
-        intra_op_parallelism_threads=settings.intra_op_parallelism,
-        inter_op_parallelism_threads=settings.inter_op_parallelism,
-    )
-    session = tf.compat.v1.Session(graph=graph, config=config)
+    from gradcam_serving.runtime import ExportSession, session_config
+
+    config = session_config(settings.intra_op_parallelism, settings.inter_op_parallelism)
     try:
-        with graph.as_default():
-            meta_graph = tf.compat.v1.saved_model.loader.load(session, list(settings.tags), path)
+        export = ExportSession(path, tags=settings.tags, config=config)
     except tf.errors.OpError as exc:
-        session.close()
         raise from_tf_error(exc) from exc
     except UnicodeDecodeError as exc:
-        session.close()
         raise ServingError(from_undecodable(exc).message) from exc
     except (RuntimeError, ValueError, OSError) as exc:
-        session.close()
         raise ServingError(str(exc)) from exc
-    graph.finalize()
-    signature_defs = {key: meta_graph.signature_def[key] for key in meta_graph.signature_def}
     _log.info("Successfully loaded servable version {name: %s version: %d}", name, version)
-    return Servable(name, version, path, session, signature_defs)
+    return Servable(name, version, path, export)

@@ -12,12 +12,12 @@ from scipy.stats import spearmanr
 from skimage.metrics import structural_similarity
 
 import gradcam_serving.evaluate as ev
-from gradcam_serving.evaluate._backends import explain_methods
+from gradcam_serving.evaluate import explain_methods
 
 
 def test_all_is_pinned_and_every_name_resolves() -> None:
     assert ev.__all__ == [
-        "DEFAULT_METHOD", "DEFAULT_THRESHOLD", "EvaluationReport", "ImageScores", "MapFunction", "MethodScores",
+        "DEFAULT_THRESHOLD", "PLAIN_EXPLAIN_METHOD", "EvaluationReport", "ImageScores", "MapFunction", "MethodScores",
         "Sample", "SanityReport", "adcc", "auc", "average_drop", "blur", "coherency", "complexity", "evaluate",
         "explain_methods", "increase_in_confidence", "load_samples", "masked_by_map", "perturbation_curve_inputs",
         "pointing_game_hits", "print_sanity", "print_table", "random_map", "rank_correlation", "sanity_check",

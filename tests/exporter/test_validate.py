@@ -51,6 +51,8 @@ def test_good_export_passes(export):
     assert checks["heatmaps of every method"].ok is True
     assert "8 explain signatures" in checks["heatmaps of every method"].detail
     assert checks["no refused ops (PyFunc, file system)"].ok is True
+    assert checks["signature contract"].ok is True and "all 10 signatures" in checks["signature contract"].detail
+    assert checks["answers of every signature"].ok is True, checks["answers of every signature"].detail
     assert "heatmap: float32[-1,-1,-1]" in report.signatures["explain"]["outputs"]
     assert "class_index: int32[?]" in report.signatures["explain"]["inputs"]
 
@@ -96,7 +98,7 @@ def test_model_without_the_contract_fails(tmp_path):
     module = Plain()
     tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
     report = validate_export(tmp_path / "1")
-    check = _by_name(report)["predict/explain contract"]
+    check = _by_name(report)["signature contract"]
     assert check.ok is False and "missing signature 'predict'" in check.detail
 
 
@@ -143,3 +145,86 @@ def test_the_gate_runs_each_saved_function_once():
     checked = _one_request_per_function(module, requests)
     assert set(requests) - set(checked) == {"serving_default", "explain_layercam", "explain_bytes_layercam"}
     assert {"predict", "explain", "explain_gradcam", "explain_bytes_gradcam", "explain_topk"} <= set(checked)
+
+
+def test_validate_loads_the_export_once(export):
+    """Every check and every warmup record runs in one loaded Session, as TF Serving has one."""
+    from gradcam_serving import runtime
+
+    before = runtime.load_count()
+    assert validate_export(export).passed
+    assert runtime.load_count() - before == 1
+
+
+def _write_fake_export(folder, *, wrong: str | None = None):
+    """A gradcam-serving export written by hand from the signature table, one signature answering wrongly.
+
+    Outputs are computed from the inputs with the documented shapes (input size 8 x 8, 3 classes), except
+    ``wrong``, whose heatmap has 3 x 3 pixels.
+    """
+    import tensorflow as tf
+
+    from gradcam_serving import signatures as sig
+    from gradcam_serving.exporter._warmup import write_warmup_requests
+    from gradcam_serving.exporter._export import _encode
+    from gradcam_serving.runtime import ExportMetadata
+
+    metadata = ExportMetadata(methods=("gradcam",), default_method="gradcam", input_size=(8, 8), num_classes=3)
+    table = metadata.signature_table()
+
+    def function(row):
+        pixel_spec = tf.TensorSpec([None], tf.string) if row.encoded else tf.TensorSpec([None, None, None, 3], tf.uint8)
+        specs = [pixel_spec] + [tf.TensorSpec([None], tf.int32)] * (len(row.inputs) - 1)
+
+        def run(*inputs):
+            count = tf.shape(inputs[0])[0]
+            size = (3, 3) if row.name == wrong else ((8, 8) if row.encoded else tf.unstack(tf.shape(inputs[0])[1:3]))
+            lead = [count] if row.head != sig.HEAD_TOPK else [count, tf.reduce_max(inputs[1])]
+            out = {sig.PROBABILITIES: tf.fill([count, 3], 1.0 / 3), sig.CLASS_INDEX: tf.zeros(lead, tf.int32),
+                   sig.SCORE: tf.zeros(lead), sig.LABEL: tf.fill(lead, "a")}
+            if row.head != sig.HEAD_PREDICT:
+                out[sig.HEATMAP] = tf.zeros(tf.concat([lead, size], 0))
+                out[sig.CAM] = tf.zeros(tf.concat([lead, [2, 2]], 0))
+            if sig.OVERLAY_PNG in row.outputs:
+                out[sig.OVERLAY_PNG] = tf.fill([count], "png")
+            return out
+
+        spec_with_names = [tf.TensorSpec(s.shape, s.dtype, name=alias) for s, alias in zip(specs, row.inputs)]
+        return tf.function(run, input_signature=spec_with_names).get_concrete_function()
+
+    functions = {name: function(row) for name, row in table.items()}
+    functions[sig.SERVING_DEFAULT] = functions[sig.PREDICT]
+    tf.saved_model.save(tf.Module(), str(folder), signatures=functions)
+    images = np.zeros((1, 8, 8, 3), np.uint8)
+    values = {sig.IMAGES: images, sig.IMAGE_BYTES: np.array([_encode(images[0], "PNG")], object),
+              sig.CLASS_INDEX: np.zeros(1, np.int32), sig.K: np.ones(1, np.int32)}
+    requests = {name: {alias: values[alias] for alias in row.inputs} for name, row in table.items()}
+    write_warmup_requests(folder, requests)
+    (folder / sig.METADATA_FILE).write_text(metadata.as_json(), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("wrong", ["explain_bytes", "explain_topk_bytes", "explain_bytes_gradcam"])
+def test_a_bytes_signature_answering_the_wrong_shape_fails(tmp_path, wrong):
+    good = _by_name(validate_export(_write_fake_export(tmp_path / "good" / "1")))
+    assert good["signature contract"].ok is True and good["answers of every signature"].ok is True, good
+    checks = _by_name(validate_export(_write_fake_export(tmp_path / "bad" / "1", wrong=wrong)))
+    check = checks["answers of every signature"]
+    assert check.ok is False and check.detail.startswith(f"{wrong}: heatmap has shape"), check.detail
+    assert "expected (1, 8, 8)" in check.detail or "expected (1, 1, 8, 8)" in check.detail, check.detail
+
+
+def test_gpu_check_leaves_out_image_decoding_and_png_encoding(export):
+    """TF Serving runs decoding and PNG encoding on the host by design; only compute-path ops are named."""
+    from gradcam_serving.exporter._validate import ValidationReport, _check_ops, _compute_ops, _op_types
+    from gradcam_serving.runtime import ExportSession
+
+    with ExportSession(export) as session:
+        ops, compute = _op_types(session.meta_graph), _compute_ops(session)
+    assert {"DecodeImage", "EncodePng"} <= ops - compute or {"DecodePng", "EncodePng"} <= ops - compute, ops - compute
+    assert {"Conv2D", "Softmax"} <= compute
+    report = ValidationReport(export)
+    no_gpu = {"EncodePng", "DecodeImage", "DecodePng", "DecodeJpeg", "Conv2D"}
+    _check_ops(report, ops, compute, has_gpu_kernel=lambda op: op not in no_gpu, built_with_gpu=True)
+    check = _by_name(report)["GPU kernels"]
+    assert check.ok is None and check.detail.endswith("the host CPU): Conv2D"), check.detail
