@@ -35,20 +35,9 @@ def _build_source(kind: str, folder: Path):
 
 def session_runner(export_dir: Path):
     """Run signatures by SignatureDef names on the TF1 loader, as TF Serving does (shared with zoo.py)."""
-    import tensorflow as tf
+    from gradcam_serving.runtime import ExportSession
 
-    graph = tf.Graph()
-    session = tf.compat.v1.Session(graph=graph)
-    meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(export_dir))
-
-    def run(name: str, feeds: dict[str, np.ndarray]) -> None:
-        signature = meta.signature_def[name]
-        session.run(
-            {k: v.name for k, v in signature.outputs.items()},
-            {signature.inputs[k].name: v for k, v in feeds.items()},
-        )
-
-    return run
+    return ExportSession(export_dir).run
 
 
 def _time(run, name: str, feeds: dict[str, np.ndarray]) -> float:

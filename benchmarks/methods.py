@@ -59,27 +59,20 @@ def requests(batch: int) -> dict[str, dict[str, np.ndarray]]:
 
 def time_signatures(export_dir: Path, batch: int, repeats: int) -> dict[str, float]:
     """Median ms per signature, round-robin in a rotating order, after two warm runs each."""
-    import tensorflow as tf
+    from gradcam_serving.runtime import ExportSession
 
-    graph = tf.Graph()
-    with tf.compat.v1.Session(graph=graph) as session:
-        meta = tf.compat.v1.saved_model.loader.load(session, [sig.SERVE_TAG], str(export_dir))
-        calls = {}
-        for name, inputs in requests(batch).items():
-            signature = meta.signature_def[name]
-            feeds = {signature.inputs[alias].name: value for alias, value in inputs.items()}
-            fetches = [info.name for info in signature.outputs.values()]
-            calls[name] = (fetches, feeds)
+    with ExportSession(export_dir) as export:
+        calls = {name: (name, inputs) for name, inputs in requests(batch).items()}
         names = list(calls)
         for _ in range(2):
             for name in names:
-                session.run(*calls[name])
+                export.run(*calls[name])
         times: dict[str, list[float]] = {name: [] for name in names}
         for repeat in range(repeats):
             order = names[repeat % len(names):] + names[: repeat % len(names)]
             for name in order:
                 started = time.perf_counter()
-                session.run(*calls[name])
+                export.run(*calls[name])
                 times[name].append((time.perf_counter() - started) * 1000.0)
     return {name: statistics.median(values) for name, values in times.items()}
 

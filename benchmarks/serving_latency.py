@@ -72,20 +72,16 @@ class TfServingWayRunner:
     """The export loaded like tensorflow_model_server loads it, run by SignatureDef tensor names."""
 
     def __init__(self, export: Path, signature: str = "explain") -> None:
-        import tensorflow as tf
+        from gradcam_serving.runtime import ExportSession
 
-        self._graph = tf.Graph()
-        self._session = tf.compat.v1.Session(graph=self._graph)
-        meta_graph = tf.compat.v1.saved_model.loader.load(self._session, ["serve"], str(export))
-        definition = meta_graph.signature_def[signature]
-        self._feeds = {alias: info.name for alias, info in definition.inputs.items()}
-        self._fetches = {alias: info.name for alias, info in definition.outputs.items()}
+        self._export = ExportSession(export)
+        self._signature = signature
 
     def run(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
-        return self._session.run(self._fetches, {self._feeds[k]: v for k, v in inputs.items()})
+        return self._export.run(self._signature, inputs)
 
     def close(self) -> None:
-        self._session.close()
+        self._export.close()
 
 
 def timed(call: Callable[[], Any]) -> float:

@@ -51,6 +51,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 
+from gradcam_serving import signatures as sig  # noqa: E402
+
 MODEL = "clf"
 TIMEOUT = 60.0
 
@@ -297,24 +299,18 @@ class InProcess:
     """The export's ``explain`` in this process through TF Serving's Session path, at one fixed batch."""
 
     def __init__(self, export: Path, images: np.ndarray) -> None:
-        import tensorflow as tf
+        from gradcam_serving.runtime import ExportSession
 
-        graph = tf.Graph()
-        with graph.as_default():
-            self.session = tf.compat.v1.Session(graph=graph)
-            meta = tf.compat.v1.saved_model.loader.load(self.session, ["serve"], str(export))
-        signature = meta.signature_def["explain"]
+        self.export = ExportSession(export)
         self.batch = len(images)
-        self.feeds = {signature.inputs["images"].name: images,
-                      signature.inputs["class_index"].name: np.full(len(images), -1, np.int32)}
-        self.fetches = [info.name for info in signature.outputs.values()]
-        self.session.run(self.fetches, self.feeds)
+        self.inputs = {sig.IMAGES: images, sig.CLASS_INDEX: np.full(len(images), sig.PREDICTED_CLASS, np.int32)}
+        self.export.run(sig.EXPLAIN, self.inputs)
 
     def run_for(self, seconds: float) -> tuple[int, float]:
         """(images, wall seconds) of back-to-back runs for about ``seconds``."""
         done, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds:
-            self.session.run(self.fetches, self.feeds)
+            self.export.run(sig.EXPLAIN, self.inputs)
             done += self.batch
         return done, time.perf_counter() - started
 

@@ -155,7 +155,7 @@ def test_every_method_of_an_export_is_evaluated_served_and_sanity_checked(
     local = evaluate(two_methods, samples, steps=4, batch_size=5)
     with local_server(two_methods.parent, model="shapes") as server:
         remote = evaluate(None, samples, server=server.target, model="shapes", steps=4, batch_size=5)
-    assert [r.method for r in remote.results] == [r.method for r in local.results] == ["eigencam", "gradcam"]
+    assert [r.method for r in remote.results] == [r.method for r in local.results] == ["gradcam", "eigencam"]  # the contract's METHODS order
     for method in ("eigencam", "gradcam"):
         for a, b in zip(local.get(method).images, remote.get(method).images):
             np.testing.assert_allclose(a.heatmap, b.heatmap, atol=1e-5)
