@@ -1,7 +1,8 @@
 """``gradcam-serving config``: parse the command line, build the options, write.
 
-Parsing only: every rule lives in :class:`DeploymentOptions` and the builders,
-so the CLI and the Python API refuse the same inputs with the same words.
+Parsing only: every rule lives in :class:`DeploymentOptions` and the builders
+(:func:`deployment_options` picks the image tag and gives the warnings), so
+the CLI and the Python API refuse the same inputs with the same words.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 import click
 
 from gradcam_serving._cli_errors import errors_as_exit, warnings_as_lines
+from gradcam_serving.deploy._build import deployment_options
 from gradcam_serving.deploy._files import render_files, write_files
-from gradcam_serving.deploy._options import DEFAULT_IMAGE_TAG, DeployedModel, DeploymentOptions, model_from_export
+from gradcam_serving.deploy._options import DEFAULT_IMAGE_TAG, DeployedModel, model_from_export
 from gradcam_serving.deploy._tls import TlsOptions
 from gradcam_serving.server import BatchingOptions, VersionPolicy
 
@@ -199,8 +201,8 @@ def config_command(
         if output is None and not print_files:
             raise ValueError("give --output DIR, --print, or both")
         sources = _model_sources(model_dirs, name)
-        options = DeploymentOptions(
-            models=_models(sources, container_base, versions, labels),
+        options = deployment_options(
+            _models(sources, container_base, versions, labels),
             batching=None if no_batching else _batching(
                 max_batch_size, batch_timeout_micros, num_batch_threads, max_enqueued_batches, allowed_batch_sizes
             ),

@@ -5,6 +5,12 @@ The model entries reuse the local server's :class:`ModelConfig`,
 ``ModelConfig`` and ``BatchingParameters`` field for field, so the generator,
 the stand-in server and the real ``tensorflow_model_server`` share one meaning.
 Every check runs before a file is written.
+
+:class:`DeploymentOptions` only checks its fields: it reads no export and warns
+about nothing, so copies (``dataclasses.replace``) are cheap and silent. What
+needs the exports on disk (the image tag) and the warnings about choices that
+work but cost are done once, where the options are built
+(:func:`~gradcam_serving.deploy.deployment_options`).
 """
 
 from __future__ import annotations
@@ -13,13 +19,11 @@ import dataclasses
 import os
 import posixpath
 import re
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-from gradcam_serving.deploy._image import check_image_tag, default_image_tag
 from gradcam_serving.deploy._tls import TlsOptions
-from gradcam_serving.errors import ConfigError, GradcamServingWarning
+from gradcam_serving.errors import ConfigError
 from gradcam_serving.server import BatchingOptions, ModelConfig, VersionPolicy
 
 __all__ = [
@@ -211,12 +215,11 @@ class DeploymentOptions:
         models: the models, unique by name.
         batching: batching parameters; ``None`` disables batching.
         grpc_port / rest_port: the server's ports (TF Serving's 8500 / 8501).
-        image_tag: ``tensorflow/serving`` tag without the ``-gpu`` suffix.
-            ``None`` (the default) picks ``X.Y.0`` of the newest TensorFlow
-            that wrote a served local export (:data:`DEFAULT_IMAGE_TAG`
-            without local exports). An older tag is refused when its op
-            registry lacks an op or attribute the exports use, and warned
-            about otherwise.
+        image_tag: ``tensorflow/serving`` tag without the ``-gpu`` suffix,
+            taken as given. :func:`~gradcam_serving.deploy.deployment_options`
+            picks ``X.Y.0`` of the newest TensorFlow that wrote a served local
+            export (:data:`DEFAULT_IMAGE_TAG` without local exports), and
+            checks a tag given to it against the exports.
         gpus: GPUs per replica; 0 uses the CPU image and no GPU limits.
         gpu_memory_fraction: ``--per_process_gpu_memory_fraction``; ``None``
             lets TF take all GPU memory at start (its default).
@@ -246,14 +249,16 @@ class DeploymentOptions:
             gives :func:`batching_grpc_threads`: each request waiting for its
             batch holds one gRPC thread, so fewer threads than
             ``max_batch_size`` keep every batch from filling (each then waits
-            for its timeout). A value below ``max_batch_size`` is refused.
+            for its timeout). A value below ``max_batch_size`` is allowed
+            (requests of several images can still fill a batch);
+            :func:`~gradcam_serving.deploy.deployment_options` warns about it.
     """
 
     models: tuple[DeployedModel, ...]
     batching: BatchingOptions | None = GPU_BATCHING
     grpc_port: int = 8500
     rest_port: int = 8501
-    image_tag: str = None  # type: ignore[assignment]  # resolved in __post_init__
+    image_tag: str
     gpus: int = 1
     gpu_memory_fraction: float | None = None
     allow_growth: bool = False
@@ -274,7 +279,6 @@ class DeploymentOptions:
         self._check_models()
         _ = self.models_mount
         self._check_numbers()
-        self._check_grpc_threads()
         self._check_names()
         self._check_image()
         if not self.config_dir.startswith("/") or not self.monitoring_path.startswith("/"):
@@ -314,23 +318,8 @@ class DeploymentOptions:
             raise ValueError(f"gpu_memory_fraction must be in (0, 1], got {fraction}")
         if fraction is not None and self.allow_growth:
             raise ValueError("give gpu_memory_fraction or allow_growth, not both")
-
-    def _check_grpc_threads(self) -> None:
-        threads, batching = self.grpc_max_threads, self.batching
-        if threads is None:
-            return
-        if threads < 1:
-            raise ValueError(f"grpc_max_threads must be >= 1, got {threads}")
-        if batching is not None and threads < batching.max_batch_size:
-            # A warning, not a refusal: requests of several rows each can still fill a batch.
-            warnings.warn(
-                f"grpc_max_threads {threads} is below max_batch_size {batching.max_batch_size}: each request "
-                "waiting for its batch holds a gRPC thread, so requests of one image each can never fill a batch "
-                f"and every batch waits for its timeout; give at least {batching.max_batch_size} "
-                f"(default {batching_grpc_threads(batching)})",
-                GradcamServingWarning,
-                stacklevel=4,
-            )
+        if self.grpc_max_threads is not None and self.grpc_max_threads < 1:
+            raise ValueError(f"grpc_max_threads must be >= 1, got {self.grpc_max_threads}")
 
     @property
     def server_grpc_threads(self) -> int | None:
@@ -352,13 +341,9 @@ class DeploymentOptions:
             )
 
     def _check_image(self) -> None:
-        """Resolve the default tag from the exports, then check the tag against them (``deploy._image``)."""
-        if self.image_tag is None:
-            object.__setattr__(self, "image_tag", default_image_tag(self.models, DEFAULT_IMAGE_TAG))
         tag = self.image_tag
         if not isinstance(tag, str) or not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", tag) or tag.endswith("-gpu"):
             raise ValueError(f"image_tag must be a plain tag such as '2.21.0' (no '-gpu'), got {tag!r}")
-        check_image_tag(tag, self.models)
 
     @property
     def image(self) -> str:

@@ -9,8 +9,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from gradcam_serving.deploy import config_command, parse_version_policy, powers_of_two_up_to
-from gradcam_serving.server import VersionPolicy
-from gradcam_serving.server._config import batching_parameters_class
+from gradcam_serving.server import VersionPolicy, batching_parameters_class
 
 
 def _run(*args):

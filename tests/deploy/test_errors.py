@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from gradcam_serving.deploy import DeployedModel, DeploymentOptions, model_from_export
+from gradcam_serving.deploy import DeployedModel, deployment_options, model_from_export
 from gradcam_serving.errors import ConfigError
 from gradcam_serving.server import BatchingOptions, ModelConfig, VersionPolicy
 
@@ -45,7 +45,7 @@ def test_duplicate_model_name(exports):
     first = model_from_export(exports / "shapes")
     second = model_from_export(exports / "pets", name="shapes")
     with pytest.raises(ConfigError, match="model 'shapes' is listed twice"):
-        DeploymentOptions(models=(first, second))
+        deployment_options([first, second])
 
 
 @pytest.mark.parametrize(
@@ -88,16 +88,16 @@ def test_relative_container_base_path():
 def test_models_on_two_volumes():
     models = (DeployedModel(ModelConfig("a", "/models/a")), DeployedModel(ModelConfig("b", "/data/b")))
     with pytest.raises(ValueError, match="share one parent folder"):
-        DeploymentOptions(models=models)
+        deployment_options(models)
 
 
 def test_uri_base_paths_need_no_volume():
-    options = DeploymentOptions(models=(DeployedModel(ModelConfig("a", "gs://bucket/a")),))
+    options = deployment_options([DeployedModel(ModelConfig("a", "gs://bucket/a"))])
     assert options.models_mount is None
 
 
 def test_model_name_kserve_cannot_use(exports):
     model = model_from_export(exports / "shapes", name="my_model")
     with pytest.raises(ConfigError, match=r"'my_model' cannot name a KServe InferenceService.*--no-kserve"):
-        DeploymentOptions(models=(model,))
-    assert DeploymentOptions(models=(model,), kserve=False).models[0].name == "my_model"
+        deployment_options([model])
+    assert deployment_options([model], kserve=False).models[0].name == "my_model"

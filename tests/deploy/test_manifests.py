@@ -9,7 +9,14 @@ import subprocess
 import pytest
 import yaml
 
-from gradcam_serving.deploy import DeploymentOptions, config_files, docker_run_argv, render_files, server_flags
+from gradcam_serving.deploy import (
+    DeploymentOptions,
+    config_files,
+    deployment_options,
+    docker_run_argv,
+    render_files,
+    server_flags,
+)
 from gradcam_serving.errors import GradcamServingWarning
 
 SERVER_FLAGS = [
@@ -43,7 +50,7 @@ def test_batching_gets_enough_grpc_threads_to_fill_its_batches(options):
     assert not any("grpc_max_threads" in flag for flag in server_flags(dataclasses.replace(options, batching=None)))
     assert "--grpc_max_threads=40" in server_flags(dataclasses.replace(options, grpc_max_threads=40))
     with pytest.warns(GradcamServingWarning, match="grpc_max_threads 8 is below max_batch_size 32.*at least 32"):
-        fewer = dataclasses.replace(options, grpc_max_threads=8)
+        fewer = deployment_options(options.models, grpc_max_threads=8)
     assert "--grpc_max_threads=8" in server_flags(fewer)  # kept: requests of several rows can still fill a batch
 
 

@@ -18,6 +18,7 @@ def test_all_is_pinned():
         "batching_grpc_threads",
         "config_command",
         "config_files",
+        "deployment_options",
         "docker_run_argv",
         "grpc_target",
         "local_versions",
