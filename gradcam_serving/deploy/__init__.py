@@ -35,6 +35,7 @@ from gradcam_serving.deploy._manifests import docker_run_argv, grpc_target, serv
 from gradcam_serving.deploy._options import (
     DEFAULT_IMAGE_TAG,
     GPU_BATCHING,
+    STARTUP_PROBE_PERIOD,
     DeployedModel,
     DeploymentOptions,
     batching_grpc_threads,
@@ -46,6 +47,7 @@ from gradcam_serving.deploy._tls import TlsOptions
 __all__ = [
     "DEFAULT_IMAGE_TAG",
     "GPU_BATCHING",
+    "STARTUP_PROBE_PERIOD",
     "DeployedModel",
     "DeploymentOptions",
     "TlsOptions",

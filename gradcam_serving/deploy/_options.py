@@ -16,6 +16,7 @@ work but cost are done once, where the options are built
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import posixpath
 import re
@@ -41,6 +42,9 @@ DEFAULT_IMAGE_TAG = "2.21.0"
 
 With local exports the tag follows the TensorFlow that wrote them (``deploy._image``).
 """
+
+STARTUP_PROBE_PERIOD = 10
+"""Seconds between two tries of the startup probe; ``startup_seconds`` is rounded up to a multiple."""
 
 GPU_BATCHING = BatchingOptions(
     max_batch_size=32,
@@ -83,6 +87,9 @@ def batching_grpc_threads(batching: BatchingOptions) -> int:
 
 _NUMERIC = re.compile(r"^[0-9]+$")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Kubernetes' resource.Quantity without a sign: a decimal number, then a binary (Ki..Ei) or
+# decimal (m, k..E) suffix or an exponent.
+_QUANTITY = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?\d+)?$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,6 +228,16 @@ class DeploymentOptions:
             export (:data:`DEFAULT_IMAGE_TAG` without local exports), and
             checks a tag given to it against the exports.
         gpus: GPUs per replica; 0 uses the CPU image and no GPU limits.
+        cpu_request / memory_request: the serving container's Kubernetes
+            resource requests (quantities such as ``"2"``, ``"500m"``,
+            ``"4Gi"``), so the scheduler places the pod on a node with room
+            for the server's host side: decoding, batching threads, the
+            CUDA libraries and the loaded graphs.
+        startup_seconds: how long Kubernetes waits for the gRPC port before
+            restarting the pod. TF Serving opens it only once every model has
+            loaded and replayed its warmup requests, so this must cover the
+            slowest load; the startup probe tries every
+            :data:`STARTUP_PROBE_PERIOD` seconds for this long.
         gpu_memory_fraction: ``--per_process_gpu_memory_fraction``; ``None``
             lets TF take all GPU memory at start (its default).
         allow_growth: grow GPU memory on demand instead, through a session
@@ -260,6 +277,9 @@ class DeploymentOptions:
     rest_port: int = 8501
     image_tag: str
     gpus: int = 1
+    cpu_request: str = "2"
+    memory_request: str = "4Gi"
+    startup_seconds: int = 600
     gpu_memory_fraction: float | None = None
     allow_growth: bool = False
     config_dir: str = "/config"
@@ -279,6 +299,7 @@ class DeploymentOptions:
         self._check_models()
         _ = self.models_mount
         self._check_numbers()
+        self._check_resources()
         self._check_names()
         self._check_image()
         if not self.config_dir.startswith("/") or not self.monitoring_path.startswith("/"):
@@ -321,6 +342,17 @@ class DeploymentOptions:
         if self.grpc_max_threads is not None and self.grpc_max_threads < 1:
             raise ValueError(f"grpc_max_threads must be >= 1, got {self.grpc_max_threads}")
 
+    def _check_resources(self) -> None:
+        for name in ("cpu_request", "memory_request"):
+            value = getattr(self, name)
+            match = _QUANTITY.match(value) if isinstance(value, str) else None
+            if match is None or float(match[1]) <= 0:
+                raise ValueError(
+                    f"{name} must be a positive Kubernetes quantity such as '2', '500m' or '4Gi', got {value!r}"
+                )
+        if self.startup_seconds < 1:
+            raise ValueError(f"startup_seconds must be >= 1, got {self.startup_seconds}")
+
     @property
     def server_grpc_threads(self) -> int | None:
         """The ``--grpc_max_threads`` to run with; ``None`` keeps TF Serving's default (no batching)."""
@@ -344,6 +376,11 @@ class DeploymentOptions:
         tag = self.image_tag
         if not isinstance(tag, str) or not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", tag) or tag.endswith("-gpu"):
             raise ValueError(f"image_tag must be a plain tag such as '2.21.0' (no '-gpu'), got {tag!r}")
+
+    @property
+    def startup_failure_threshold(self) -> int:
+        """Startup probe tries, :data:`STARTUP_PROBE_PERIOD` seconds apart, that cover ``startup_seconds``."""
+        return math.ceil(self.startup_seconds / STARTUP_PROBE_PERIOD)
 
     @property
     def image(self) -> str:

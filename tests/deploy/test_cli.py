@@ -49,6 +49,18 @@ def test_name_container_base_and_batching_options(exports, tmp_path):
     assert "--grpc_max_threads=240" in container["args"]  # (4 batch threads + 1) x 48
 
 
+def test_resources_and_startup_probe_options(exports, tmp_path):
+    result = _run(exports / "shapes", "--cpu", "4", "--memory", "16Gi", "--startup-seconds", "1200", "--output", tmp_path)
+    assert result.exit_code == 0, result.output
+    deployment = list(yaml.safe_load_all((tmp_path / "kubernetes.yaml").read_text()))[1]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["requests"] == {"cpu": "4", "memory": "16Gi"}
+    assert container["startupProbe"]["periodSeconds"] * container["startupProbe"]["failureThreshold"] == 1200
+    bad = _run(exports / "shapes", "--memory", "16GB", "--output", tmp_path / "bad")
+    assert bad.exit_code == 1 and "error: memory_request must be a positive Kubernetes quantity" in bad.output
+    assert not (tmp_path / "bad").exists()
+
+
 def test_grpc_threads_below_the_batch_size_are_warned_about(exports, tmp_path):
     result = _run(exports / "shapes", "--grpc-max-threads", "16", "--output", tmp_path / "out")
     assert result.exit_code == 0, result.output

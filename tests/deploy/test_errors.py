@@ -73,6 +73,11 @@ def test_bad_allowed_batch_sizes(sizes, message):
         pytest.param({"host_models_dir": "my models"}, "host_models_dir may hold only", id="shell-unsafe-dir"),
         pytest.param({"config_dir": "config"}, "must be absolute", id="relative-config-dir"),
         pytest.param({"models": ()}, "at least one model", id="no-models"),
+        pytest.param({"cpu_request": "two"}, "cpu_request must be a positive Kubernetes quantity", id="cpu-word"),
+        pytest.param({"cpu_request": "-1"}, "cpu_request must be a positive Kubernetes quantity", id="cpu-negative"),
+        pytest.param({"memory_request": "0Gi"}, "memory_request must be a positive Kubernetes quantity", id="memory-zero"),
+        pytest.param({"memory_request": "4GB"}, "memory_request must be a positive Kubernetes quantity", id="memory-unit"),
+        pytest.param({"startup_seconds": 0}, "startup_seconds must be >= 1", id="startup"),
     ],
 )
 def test_bad_options(options, change, message):

@@ -12,6 +12,7 @@ def test_all_is_pinned():
     assert deploy.__all__ == [
         "DEFAULT_IMAGE_TAG",
         "GPU_BATCHING",
+        "STARTUP_PROBE_PERIOD",
         "DeployedModel",
         "DeploymentOptions",
         "TlsOptions",
