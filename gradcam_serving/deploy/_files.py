@@ -101,7 +101,7 @@ def write_deployment(options: DeploymentOptions, output: str | os.PathLike[str])
 
     Example::
 
-        options = DeploymentOptions(models=(model_from_export("exports/shapes"),))
+        options = deployment_options([model_from_export("exports/shapes")])
         write_deployment(options, "serving_config")
     """
     return write_files(render_files(options), output)
