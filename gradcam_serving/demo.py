@@ -2,8 +2,8 @@
 
 Shared by ``gradcam-serving demo``, the tests and the benchmarks, because all
 of them need a model whose right answer is known: every image holds one shape
-at a known box, so a heatmap can be scored (the pointing game) without any
-downloaded data or weights.
+at a known box, so a heatmap can be scored (the pointing game, from
+``gradcam_serving.evaluate``) without any downloaded data or weights.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ __all__ = [
     "DemoReport",
     "ShapesData",
     "make_shapes",
-    "pointing_game",
     "run_demo",
     "train_demo_hub_module",
 ]
@@ -98,22 +97,6 @@ def train_demo_hub_module(path: str | os.PathLike[str], *, samples: int = 2000, 
     return float(accuracy)
 
 
-def pointing_game(heatmaps: np.ndarray, boxes: np.ndarray, *, tolerance: int | None = None) -> np.ndarray:
-    """For each heatmap, whether its peak falls inside the object's box.
-
-    ``tolerance`` widens each box by that many pixels on every side. The
-    pointing game (Zhang et al., 2016) allows 15 px at 224 px; the default
-    scales that to the heatmap's size (4 px at 64 px), about one cell of the
-    demo model's 16x16 feature map.
-    """
-    hits = []
-    for heatmap, (top, left, bottom, right) in zip(heatmaps, boxes):
-        margin = round(15 * heatmap.shape[0] / 224) if tolerance is None else tolerance
-        row, col = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
-        hits.append(top - margin <= row < bottom + margin and left - margin <= col < right + margin)
-    return np.array(hits, bool)
-
-
 @dataclass(frozen=True)
 class DemoReport:
     export_path: Path
@@ -148,6 +131,7 @@ def _explain_over_grpc(export_base: Path, name: str, data: ShapesData) -> Any:
 def run_demo(workdir: str | os.PathLike[str], *, images: int = 200, step: Callable[[str], None] = print) -> DemoReport:
     """Train, export, serve and explain the shapes demo; write overlays into ``workdir``."""
     from gradcam_serving.client import save_overlay
+    from gradcam_serving.evaluate import pointing_game_hits
     from gradcam_serving.exporter import export_model
 
     workdir = Path(workdir)
@@ -161,7 +145,8 @@ def run_demo(workdir: str | os.PathLike[str], *, images: int = 200, step: Callab
     data = make_shapes(images, seed=1234)
     step("Serving it on a free local port and calling explain over gRPC")
     explanation = _explain_over_grpc(workdir / "models", "shapes", data)
-    hits = pointing_game(explanation.heatmap, data.boxes)
+    # The default allowance at 64 px is 4 px, about one cell of the demo model's 16x16 feature map.
+    hits = pointing_game_hits(explanation.heatmap, data.boxes, tolerance=None)
     overlay_dir = workdir / "overlays"
     if overlay_dir.exists():
         shutil.rmtree(overlay_dir)
@@ -170,5 +155,5 @@ def run_demo(workdir: str | os.PathLike[str], *, images: int = 200, step: Callab
         save_overlay(data.images[i], explanation.heatmap[i], overlay_dir / f"{i:03d}_{explanation.label[i]}.png")
         for i in range(min(8, images))
     ]
-    exact = pointing_game(explanation.heatmap, data.boxes, tolerance=0)
+    exact = pointing_game_hits(explanation.heatmap, data.boxes, tolerance=0)
     return DemoReport(export.path, overlays, accuracy, int(hits.sum()), len(hits), int(exact.sum()))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gradcam_serving.deploy import DeployedModel, DeploymentOptions, render_files, write_files
+from gradcam_serving.deploy import DeployedModel, DeploymentOptions, deployment_options, render_files, write_files
 from gradcam_serving.server import ModelConfig
 
 HERE = Path(__file__).resolve().parent
@@ -40,7 +40,7 @@ def demo_options() -> DeploymentOptions:
     takes nearly all GPU memory at start.
     """
     shapes = DeployedModel(ModelConfig(name="shapes", base_path="/models/shapes"))
-    return DeploymentOptions(models=(shapes,), gpu_memory_fraction=0.9)
+    return deployment_options([shapes], gpu_memory_fraction=0.9)
 
 
 def demo_files() -> dict[str, str]:

@@ -14,24 +14,28 @@ From local exports ``BASE/NAME/VERSION`` this generates, for the real GPU
 
 Example::
 
-    from gradcam_serving.deploy import DeploymentOptions, model_from_export, write_deployment
+    from gradcam_serving.deploy import deployment_options, model_from_export, write_deployment
 
     model = model_from_export("exports/shapes", labels={"stable": 1})
-    write_deployment(DeploymentOptions(models=(model,)), "serving_config")
+    write_deployment(deployment_options([model]), "serving_config")
 
 or ``gradcam-serving config exports/shapes --label stable=1 --output serving_config``.
+:func:`deployment_options` picks the image tag from the exports (the
+:class:`DeploymentOptions` record takes every field as given).
 Importing this package needs neither TensorFlow nor PyYAML; they are imported
-when files are rendered.
+when files are rendered or an export is read.
 """
 
 from __future__ import annotations
 
+from gradcam_serving.deploy._build import deployment_options
 from gradcam_serving.deploy._cli import config_command, parse_labels, parse_version_policy, powers_of_two_up_to
 from gradcam_serving.deploy._files import config_files, render_files, write_deployment, write_files
 from gradcam_serving.deploy._manifests import docker_run_argv, grpc_target, server_flags, tls_secret_command
 from gradcam_serving.deploy._options import (
     DEFAULT_IMAGE_TAG,
     GPU_BATCHING,
+    STARTUP_PROBE_PERIOD,
     DeployedModel,
     DeploymentOptions,
     batching_grpc_threads,
@@ -43,12 +47,14 @@ from gradcam_serving.deploy._tls import TlsOptions
 __all__ = [
     "DEFAULT_IMAGE_TAG",
     "GPU_BATCHING",
+    "STARTUP_PROBE_PERIOD",
     "DeployedModel",
     "DeploymentOptions",
     "TlsOptions",
     "batching_grpc_threads",
     "config_command",
     "config_files",
+    "deployment_options",
     "docker_run_argv",
     "grpc_target",
     "local_versions",

@@ -1,7 +1,8 @@
 """``gradcam-serving config``: parse the command line, build the options, write.
 
-Parsing only: every rule lives in :class:`DeploymentOptions` and the builders,
-so the CLI and the Python API refuse the same inputs with the same words.
+Parsing only: every rule lives in :class:`DeploymentOptions` and the builders
+(:func:`deployment_options` picks the image tag and gives the warnings), so
+the CLI and the Python API refuse the same inputs with the same words.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 import click
 
 from gradcam_serving._cli_errors import errors_as_exit, warnings_as_lines
+from gradcam_serving.deploy._build import deployment_options
 from gradcam_serving.deploy._files import render_files, write_files
-from gradcam_serving.deploy._options import DEFAULT_IMAGE_TAG, DeployedModel, DeploymentOptions, model_from_export
+from gradcam_serving.deploy._options import DEFAULT_IMAGE_TAG, STARTUP_PROBE_PERIOD, DeployedModel, model_from_export
 from gradcam_serving.deploy._tls import TlsOptions
 from gradcam_serving.server import BatchingOptions, VersionPolicy
 
@@ -139,6 +141,9 @@ def _tls(key: str | None, cert: str | None, ca: str | None, verify: bool, secret
 @click.option("--no-batching", is_flag=True, help="Serve without batching.")
 @click.option("--grpc-max-threads", type=click.IntRange(min=1), help="--grpc_max_threads (default with batching: (num-batch-threads + 1) x max-batch-size; without: TF Serving's 4 x CPUs).")
 @click.option("--gpus", type=click.IntRange(min=0), default=1, show_default=True, help="GPUs per replica; 0 = CPU image.")
+@click.option("--cpu", "cpu_request", default="2", show_default=True, metavar="QUANTITY", help="Kubernetes CPU request of the server container (e.g. 2, 500m).")
+@click.option("--memory", "memory_request", default="4Gi", show_default=True, metavar="QUANTITY", help="Kubernetes memory request of the server container (e.g. 4Gi).")
+@click.option("--startup-seconds", type=click.IntRange(min=1), default=600, show_default=True, help=f"How long Kubernetes waits for the gRPC port before restarting the pod: TF Serving opens it after every model has loaded and replayed its warmup, so give at least twice your slowest measured load (the startup probe tries every {STARTUP_PROBE_PERIOD} s).")
 @click.option("--gpu-memory-fraction", type=float, help="--per_process_gpu_memory_fraction for the server.")
 @click.option("--allow-growth", is_flag=True, help="Grow GPU memory on demand (writes session_config.pbtxt).")
 @click.option("--image-tag", help=f"tensorflow/serving tag without -gpu (default: X.Y.0 of the TensorFlow that wrote the exports, else {DEFAULT_IMAGE_TAG}).")
@@ -172,6 +177,9 @@ def config_command(
     no_batching: bool,
     grpc_max_threads: int | None,
     gpus: int,
+    cpu_request: str,
+    memory_request: str,
+    startup_seconds: int,
     gpu_memory_fraction: float | None,
     allow_growth: bool,
     image_tag: str | None,
@@ -199,8 +207,8 @@ def config_command(
         if output is None and not print_files:
             raise ValueError("give --output DIR, --print, or both")
         sources = _model_sources(model_dirs, name)
-        options = DeploymentOptions(
-            models=_models(sources, container_base, versions, labels),
+        options = deployment_options(
+            _models(sources, container_base, versions, labels),
             batching=None if no_batching else _batching(
                 max_batch_size, batch_timeout_micros, num_batch_threads, max_enqueued_batches, allowed_batch_sizes
             ),
@@ -209,6 +217,9 @@ def config_command(
             rest_port=rest_port,
             image_tag=image_tag,
             gpus=gpus,
+            cpu_request=cpu_request,
+            memory_request=memory_request,
+            startup_seconds=startup_seconds,
             gpu_memory_fraction=gpu_memory_fraction,
             allow_growth=allow_growth,
             namespace=namespace,

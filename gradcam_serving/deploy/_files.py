@@ -22,7 +22,7 @@ from gradcam_serving.deploy._manifests import (
     kubernetes_yaml,
     tls_secret_command,
 )
-from gradcam_serving.deploy._options import DeploymentOptions
+from gradcam_serving.deploy._options import STARTUP_PROBE_PERIOD, DeploymentOptions
 from gradcam_serving.deploy._protos import (
     batching_parameters_text,
     model_server_config_text,
@@ -101,7 +101,7 @@ def write_deployment(options: DeploymentOptions, output: str | os.PathLike[str])
 
     Example::
 
-        options = DeploymentOptions(models=(model_from_export("exports/shapes"),))
+        options = deployment_options([model_from_export("exports/shapes")])
         write_deployment(options, "serving_config")
     """
     return write_files(render_files(options), output)
@@ -167,6 +167,11 @@ def _readme_kubernetes(options: DeploymentOptions) -> list[str]:
         "The Service is headless, so gRPC clients should dial",
         f"`{grpc_target(options)}` with the `round_robin` policy",
         "(the default of `ExplainClient`) to spread calls over all pods.",
+        "",
+        f"Each pod requests {options.cpu_request} CPU and {options.memory_request} of memory (`--cpu`, `--memory`).",
+        "The gRPC port opens once every model has loaded and replayed its warmup; the startup probe waits",
+        f"{options.startup_failure_threshold * STARTUP_PROBE_PERIOD} s for it (`--startup-seconds`) before the pod is restarted:",
+        "give at least twice the slowest load you measured.",
     ]
 
 

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from gradcam_serving.deploy._options import DeploymentOptions
+from gradcam_serving.deploy._options import STARTUP_PROBE_PERIOD, DeploymentOptions
 from gradcam_serving.deploy._tls import SSL_CONFIG_FILE
 
 __all__ = [
@@ -139,9 +139,13 @@ def _container(options: DeploymentOptions) -> dict[str, Any]:
             {"name": "grpc", "containerPort": options.grpc_port, "protocol": "TCP"},
             {"name": "http", "containerPort": options.rest_port, "protocol": "TCP"},
         ],
-        # The gRPC port opens only after the initial models loaded; slow GPU
-        # loads get 5 minutes before liveness may restart the pod.
-        "startupProbe": {"tcpSocket": {"port": "grpc"}, "periodSeconds": 10, "failureThreshold": 30},
+        # The gRPC port opens only once every model has loaded and replayed its
+        # warmup requests; until then liveness is off and the pod is not restarted.
+        "startupProbe": {
+            "tcpSocket": {"port": "grpc"},
+            "periodSeconds": STARTUP_PROBE_PERIOD,
+            "failureThreshold": options.startup_failure_threshold,
+        },
         "readinessProbe": {"httpGet": {"path": f"/v1/models/{first}", "port": "http"}, "periodSeconds": 10},
         "livenessProbe": {"tcpSocket": {"port": "grpc"}, "periodSeconds": 20, "failureThreshold": 3},
         "volumeMounts": [{"name": "config", "mountPath": options.config_dir, "readOnly": True}],
@@ -150,8 +154,12 @@ def _container(options: DeploymentOptions) -> dict[str, Any]:
         container["volumeMounts"].insert(0, {"name": "models", "mountPath": options.models_mount, "readOnly": True})
     if options.tls is not None:
         container["volumeMounts"].append({"name": "tls", "mountPath": options.tls.mount_dir, "readOnly": True})
+    # Requests only: the scheduler keeps room for the host side; no CPU or memory
+    # limit, so a large request or a load is not throttled or killed at a guess.
+    resources: dict[str, Any] = {"requests": {"cpu": options.cpu_request, "memory": options.memory_request}}
     if options.gpus:
-        container["resources"] = {"limits": {_GPU: str(options.gpus)}}  # a Quantity: a string in the API
+        resources["limits"] = {_GPU: str(options.gpus)}  # a Quantity: a string in the API
+    container["resources"] = resources
     return container
 
 

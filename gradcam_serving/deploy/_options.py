@@ -5,21 +5,26 @@ The model entries reuse the local server's :class:`ModelConfig`,
 ``ModelConfig`` and ``BatchingParameters`` field for field, so the generator,
 the stand-in server and the real ``tensorflow_model_server`` share one meaning.
 Every check runs before a file is written.
+
+:class:`DeploymentOptions` only checks its fields: it reads no export and warns
+about nothing, so copies (``dataclasses.replace``) are cheap and silent. What
+needs the exports on disk (the image tag) and the warnings about choices that
+work but cost are done once, where the options are built
+(:func:`~gradcam_serving.deploy.deployment_options`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import posixpath
 import re
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-from gradcam_serving.deploy._image import check_image_tag, default_image_tag
 from gradcam_serving.deploy._tls import TlsOptions
-from gradcam_serving.errors import ConfigError, GradcamServingWarning
+from gradcam_serving.errors import ConfigError
 from gradcam_serving.server import BatchingOptions, ModelConfig, VersionPolicy
 
 __all__ = [
@@ -37,6 +42,9 @@ DEFAULT_IMAGE_TAG = "2.21.0"
 
 With local exports the tag follows the TensorFlow that wrote them (``deploy._image``).
 """
+
+STARTUP_PROBE_PERIOD = 10
+"""Seconds between two tries of the startup probe; ``startup_seconds`` is rounded up to a multiple."""
 
 GPU_BATCHING = BatchingOptions(
     max_batch_size=32,
@@ -79,6 +87,9 @@ def batching_grpc_threads(batching: BatchingOptions) -> int:
 
 _NUMERIC = re.compile(r"^[0-9]+$")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Kubernetes' resource.Quantity without a sign: a decimal number, then a binary (Ki..Ei) or
+# decimal (m, k..E) suffix or an exponent.
+_QUANTITY = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?\d+)?$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,13 +222,22 @@ class DeploymentOptions:
         models: the models, unique by name.
         batching: batching parameters; ``None`` disables batching.
         grpc_port / rest_port: the server's ports (TF Serving's 8500 / 8501).
-        image_tag: ``tensorflow/serving`` tag without the ``-gpu`` suffix.
-            ``None`` (the default) picks ``X.Y.0`` of the newest TensorFlow
-            that wrote a served local export (:data:`DEFAULT_IMAGE_TAG`
-            without local exports). An older tag is refused when its op
-            registry lacks an op or attribute the exports use, and warned
-            about otherwise.
+        image_tag: ``tensorflow/serving`` tag without the ``-gpu`` suffix,
+            taken as given. :func:`~gradcam_serving.deploy.deployment_options`
+            picks ``X.Y.0`` of the newest TensorFlow that wrote a served local
+            export (:data:`DEFAULT_IMAGE_TAG` without local exports), and
+            checks a tag given to it against the exports.
         gpus: GPUs per replica; 0 uses the CPU image and no GPU limits.
+        cpu_request / memory_request: the serving container's Kubernetes
+            resource requests (quantities such as ``"2"``, ``"500m"``,
+            ``"4Gi"``), so the scheduler places the pod on a node with room
+            for the server's host side: decoding, batching threads, the
+            CUDA libraries and the loaded graphs.
+        startup_seconds: how long Kubernetes waits for the gRPC port before
+            restarting the pod. TF Serving opens it only once every model has
+            loaded and replayed its warmup requests, so this must cover the
+            slowest load; the startup probe tries every
+            :data:`STARTUP_PROBE_PERIOD` seconds for this long.
         gpu_memory_fraction: ``--per_process_gpu_memory_fraction``; ``None``
             lets TF take all GPU memory at start (its default).
         allow_growth: grow GPU memory on demand instead, through a session
@@ -246,15 +266,20 @@ class DeploymentOptions:
             gives :func:`batching_grpc_threads`: each request waiting for its
             batch holds one gRPC thread, so fewer threads than
             ``max_batch_size`` keep every batch from filling (each then waits
-            for its timeout). A value below ``max_batch_size`` is refused.
+            for its timeout). A value below ``max_batch_size`` is allowed
+            (requests of several images can still fill a batch);
+            :func:`~gradcam_serving.deploy.deployment_options` warns about it.
     """
 
     models: tuple[DeployedModel, ...]
     batching: BatchingOptions | None = GPU_BATCHING
     grpc_port: int = 8500
     rest_port: int = 8501
-    image_tag: str = None  # type: ignore[assignment]  # resolved in __post_init__
+    image_tag: str
     gpus: int = 1
+    cpu_request: str = "2"
+    memory_request: str = "4Gi"
+    startup_seconds: int = 600
     gpu_memory_fraction: float | None = None
     allow_growth: bool = False
     config_dir: str = "/config"
@@ -274,7 +299,7 @@ class DeploymentOptions:
         self._check_models()
         _ = self.models_mount
         self._check_numbers()
-        self._check_grpc_threads()
+        self._check_resources()
         self._check_names()
         self._check_image()
         if not self.config_dir.startswith("/") or not self.monitoring_path.startswith("/"):
@@ -314,23 +339,19 @@ class DeploymentOptions:
             raise ValueError(f"gpu_memory_fraction must be in (0, 1], got {fraction}")
         if fraction is not None and self.allow_growth:
             raise ValueError("give gpu_memory_fraction or allow_growth, not both")
+        if self.grpc_max_threads is not None and self.grpc_max_threads < 1:
+            raise ValueError(f"grpc_max_threads must be >= 1, got {self.grpc_max_threads}")
 
-    def _check_grpc_threads(self) -> None:
-        threads, batching = self.grpc_max_threads, self.batching
-        if threads is None:
-            return
-        if threads < 1:
-            raise ValueError(f"grpc_max_threads must be >= 1, got {threads}")
-        if batching is not None and threads < batching.max_batch_size:
-            # A warning, not a refusal: requests of several rows each can still fill a batch.
-            warnings.warn(
-                f"grpc_max_threads {threads} is below max_batch_size {batching.max_batch_size}: each request "
-                "waiting for its batch holds a gRPC thread, so requests of one image each can never fill a batch "
-                f"and every batch waits for its timeout; give at least {batching.max_batch_size} "
-                f"(default {batching_grpc_threads(batching)})",
-                GradcamServingWarning,
-                stacklevel=4,
-            )
+    def _check_resources(self) -> None:
+        for name in ("cpu_request", "memory_request"):
+            value = getattr(self, name)
+            match = _QUANTITY.match(value) if isinstance(value, str) else None
+            if match is None or float(match[1]) <= 0:
+                raise ValueError(
+                    f"{name} must be a positive Kubernetes quantity such as '2', '500m' or '4Gi', got {value!r}"
+                )
+        if self.startup_seconds < 1:
+            raise ValueError(f"startup_seconds must be >= 1, got {self.startup_seconds}")
 
     @property
     def server_grpc_threads(self) -> int | None:
@@ -352,13 +373,14 @@ class DeploymentOptions:
             )
 
     def _check_image(self) -> None:
-        """Resolve the default tag from the exports, then check the tag against them (``deploy._image``)."""
-        if self.image_tag is None:
-            object.__setattr__(self, "image_tag", default_image_tag(self.models, DEFAULT_IMAGE_TAG))
         tag = self.image_tag
         if not isinstance(tag, str) or not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", tag) or tag.endswith("-gpu"):
             raise ValueError(f"image_tag must be a plain tag such as '2.21.0' (no '-gpu'), got {tag!r}")
-        check_image_tag(tag, self.models)
+
+    @property
+    def startup_failure_threshold(self) -> int:
+        """Startup probe tries, :data:`STARTUP_PROBE_PERIOD` seconds apart, that cover ``startup_seconds``."""
+        return math.ceil(self.startup_seconds / STARTUP_PROBE_PERIOD)
 
     @property
     def image(self) -> str:

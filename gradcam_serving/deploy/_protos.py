@@ -1,8 +1,9 @@
 """TF Serving's text-format config files, built from the protos the server parses.
 
 Each function fills the official message (``ModelServerConfig`` from
-tensorflow-serving-api, ``BatchingParameters``, ``MonitoringConfig`` and ``SSLConfig`` as declared
-once by the local server, TensorFlow's ``ConfigProto``) and prints it with
+tensorflow-serving-api; ``BatchingParameters``, ``MonitoringConfig`` and
+``SSLConfig`` as the local server declares them and ``gradcam_serving.server``
+makes them public; TensorFlow's ``ConfigProto``) and prints it with
 ``google.protobuf.text_format``, so a file can only hold fields the real
 server knows, spelled and nested as it expects. Protos are imported on call.
 """
@@ -12,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gradcam_serving.deploy._tls import TlsOptions
-from gradcam_serving.server import BatchingOptions, ModelConfig
+from gradcam_serving.server import (
+    BatchingOptions,
+    ModelConfig,
+    batching_parameters_class,
+    monitoring_config_class,
+    ssl_config_message,
+)
 
 __all__ = [
     "batching_parameters_text",
@@ -55,8 +62,6 @@ def model_server_config_text(models: Sequence[ModelConfig]) -> str:
 
 def batching_parameters_text(options: BatchingOptions) -> str:
     """The ``--batching_parameters_file`` contents (scalars wrapped as ``{ value: N }``)."""
-    from gradcam_serving.server._config import batching_parameters_class
-
     proto = batching_parameters_class()()
     for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"):
         getattr(proto, name).value = getattr(options, name)
@@ -67,8 +72,6 @@ def batching_parameters_text(options: BatchingOptions) -> str:
 
 def monitoring_config_text(path: str) -> str:
     """The ``--monitoring_config_file`` contents: Prometheus metrics at ``path`` on the REST port."""
-    from gradcam_serving.server._config import monitoring_config_class
-
     proto = monitoring_config_class()()
     proto.prometheus_config.enable = True
     proto.prometheus_config.path = path
@@ -93,8 +96,6 @@ def ssl_config_text(tls: TlsOptions) -> str:
     The message class is the one the local server parses the flag with, so
     the two cannot drift apart.
     """
-    from gradcam_serving.server._tls import ssl_config_message
-
     proto = ssl_config_message()(
         server_key=tls.server_key, server_cert=tls.server_cert, custom_ca=tls.custom_ca, client_verify=tls.client_verify
     )

@@ -6,9 +6,14 @@ Public API::
 
     result = export_model("path/to/hub_module", "models", "flowers", layer="auto")
     print(result.path)  # models/flowers/1
+
+``writer_version``, ``compatibility_problems`` and the release helpers tell
+which ``tensorflow/serving`` release loads an export; ``gradcam_serving.deploy``
+picks and checks its image tag with them.
 """
 
-from ._export import ExportResult, Inspection, export_model, inspect_model, read_labels
+from ._compat import SERVING_VERSIONS, compatibility_problems, image_tag_for, op_registry, release_of, writer_version
+from ._export import ExportResult, Inspection, export_model, inspect_model, read_export_methods, read_labels
 from ._gate import open_export, run_checked, run_like_tf_serving
 from ._graph import REFUSED_OPS, Candidate
 from ._signatures import Preprocessing, ScoreMode
@@ -17,6 +22,7 @@ from ._warmup import WARMUP_FILE
 
 __all__ = [
     "REFUSED_OPS",
+    "SERVING_VERSIONS",
     "WARMUP_FILE",
     "Candidate",
     "Check",
@@ -25,11 +31,17 @@ __all__ = [
     "Preprocessing",
     "ScoreMode",
     "ValidationReport",
+    "compatibility_problems",
     "export_model",
+    "image_tag_for",
     "inspect_model",
     "open_export",
     "read_labels",
+    "op_registry",
+    "read_export_methods",
+    "release_of",
     "run_checked",
     "run_like_tf_serving",
     "validate_export",
+    "writer_version",
 ]

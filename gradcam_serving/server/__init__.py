@@ -15,16 +15,23 @@ or embed it::
 The names that need TensorFlow (``create_server``, ``ModelServer``,
 ``ServingCore``) are imported on first use, so importing this package and
 parsing flags stays fast.
+
+The message classes of TF Serving's config files that tensorflow-serving-api
+does not ship (``BatchingParameters``, ``MonitoringConfig``, ``SSLConfig``)
+are public too: ``gradcam_serving.deploy`` writes those files with the very
+classes this server parses them with, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gradcam_serving.server._config import batching_parameters_class, monitoring_config_class
 from gradcam_serving.server._errors import Code, ServingError
 from gradcam_serving.server._flags import FlagError, parse_flags
 from gradcam_serving.server._main import main
 from gradcam_serving.server._options import BatchingOptions, ModelConfig, ServerOptions, VersionPolicy
+from gradcam_serving.server._tls import ssl_config_message
 
 if TYPE_CHECKING:
     from gradcam_serving.server._core import ServingCore
@@ -40,9 +47,12 @@ __all__ = [
     "ServingCore",
     "ServingError",
     "VersionPolicy",
+    "batching_parameters_class",
     "create_server",
     "main",
+    "monitoring_config_class",
     "parse_flags",
+    "ssl_config_message",
 ]
 
 _LAZY = {

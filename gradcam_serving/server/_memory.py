@@ -1,25 +1,22 @@
 """Give memory from large requests back to the OS, in the server process only.
 
-Two glibc levers, measured with ``benchmarks/soak.py`` on MobileNetV2 (5,000
-malformed requests, then 24 explain requests of 1500x1500 images, 24 declared
-100,000x100,000 images and four 100 MB REST bodies):
+Two glibc levers; ``benchmarks/soak.py`` measures what they do (a burst of
+malformed and very large requests, RSS at rest before and after), and the
+README's Measured section gives its numbers:
 
 * **A fixed mmap threshold.** glibc serves allocations above
   ``M_MMAP_THRESHOLD`` with their own ``mmap`` and unmaps them on ``free``; but
   after such a block is freed it raises the threshold (up to 32 MiB), so later
   multi-megabyte request, tensor and response buffers come from the heap
-  arenas, which many threads fragment and which rarely shrink (+257 MB after
-  the burst with glibc's defaults). A fixed threshold turns that adjustment
-  off. 4 MiB rather than glibc's 128 KiB start: below it sit the many smaller
-  activations TensorFlow allocates and frees on every run, and mapping those anew each
-  time (page faults, zeroed pages) cost 3 to 5% of batched throughput at
-  256 KiB, side by side; at 4 MiB it was on par with glibc's default.
+  arenas, which many threads fragment and which rarely shrink. A fixed
+  threshold turns that adjustment off. 4 MiB rather than glibc's 128 KiB
+  start: below it sit the many smaller activations TensorFlow allocates and
+  frees on every run, and mapping those anew each time (page faults, zeroed
+  pages) costs batched throughput; at 4 MiB it is on par with glibc's default.
 * **``malloc_trim`` when idle.** What the threshold leaves, freed chunks in the
   middle of the arenas, goes back with ``malloc_trim(0)``; :class:`IdleTrimmer`
   calls it once the server has gone quiet after requests, never under steady
-  load or while a request runs. Both together: +72 to +100 MB after the burst (+83 in
-  the README's soak run, RSS read at rest before and after; +110 with a 256 KiB threshold
-  alone), +3 to +30 MB after a second one.
+  load or while a request runs.
 
 Python's small-object allocator is not affected. Without glibc both are no-ops.
 """

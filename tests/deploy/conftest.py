@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gradcam_serving.deploy import DeploymentOptions, model_from_export
+from gradcam_serving.deploy import DeploymentOptions, deployment_options, model_from_export
 from gradcam_serving.server import VersionPolicy
 
 
@@ -27,7 +27,7 @@ def options(exports: Path) -> DeploymentOptions:
         version_policy=VersionPolicy(kind="specific", versions=(1, 2)),
         labels={"stable": 1, "canary": 2},
     )
-    return DeploymentOptions(models=(shapes, model_from_export(exports / "pets")))
+    return deployment_options([shapes, model_from_export(exports / "pets")])
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from gradcam_serving.deploy import config_command, parse_version_policy, powers_of_two_up_to
-from gradcam_serving.server import VersionPolicy
-from gradcam_serving.server._config import batching_parameters_class
+from gradcam_serving.server import VersionPolicy, batching_parameters_class
 
 
 def _run(*args):
@@ -48,6 +47,18 @@ def test_name_container_base_and_batching_options(exports, tmp_path):
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert "--per_process_gpu_memory_fraction=0.5" in container["args"]
     assert "--grpc_max_threads=240" in container["args"]  # (4 batch threads + 1) x 48
+
+
+def test_resources_and_startup_probe_options(exports, tmp_path):
+    result = _run(exports / "shapes", "--cpu", "4", "--memory", "16Gi", "--startup-seconds", "1200", "--output", tmp_path)
+    assert result.exit_code == 0, result.output
+    deployment = list(yaml.safe_load_all((tmp_path / "kubernetes.yaml").read_text()))[1]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["requests"] == {"cpu": "4", "memory": "16Gi"}
+    assert container["startupProbe"]["periodSeconds"] * container["startupProbe"]["failureThreshold"] == 1200
+    bad = _run(exports / "shapes", "--memory", "16GB", "--output", tmp_path / "bad")
+    assert bad.exit_code == 1 and "error: memory_request must be a positive Kubernetes quantity" in bad.output
+    assert not (tmp_path / "bad").exists()
 
 
 def test_grpc_threads_below_the_batch_size_are_warned_about(exports, tmp_path):

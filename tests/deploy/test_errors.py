@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from gradcam_serving.deploy import DeployedModel, DeploymentOptions, model_from_export
+from gradcam_serving.deploy import DeployedModel, deployment_options, model_from_export
 from gradcam_serving.errors import ConfigError
 from gradcam_serving.server import BatchingOptions, ModelConfig, VersionPolicy
 
@@ -45,7 +45,7 @@ def test_duplicate_model_name(exports):
     first = model_from_export(exports / "shapes")
     second = model_from_export(exports / "pets", name="shapes")
     with pytest.raises(ConfigError, match="model 'shapes' is listed twice"):
-        DeploymentOptions(models=(first, second))
+        deployment_options([first, second])
 
 
 @pytest.mark.parametrize(
@@ -73,6 +73,11 @@ def test_bad_allowed_batch_sizes(sizes, message):
         pytest.param({"host_models_dir": "my models"}, "host_models_dir may hold only", id="shell-unsafe-dir"),
         pytest.param({"config_dir": "config"}, "must be absolute", id="relative-config-dir"),
         pytest.param({"models": ()}, "at least one model", id="no-models"),
+        pytest.param({"cpu_request": "two"}, "cpu_request must be a positive Kubernetes quantity", id="cpu-word"),
+        pytest.param({"cpu_request": "-1"}, "cpu_request must be a positive Kubernetes quantity", id="cpu-negative"),
+        pytest.param({"memory_request": "0Gi"}, "memory_request must be a positive Kubernetes quantity", id="memory-zero"),
+        pytest.param({"memory_request": "4GB"}, "memory_request must be a positive Kubernetes quantity", id="memory-unit"),
+        pytest.param({"startup_seconds": 0}, "startup_seconds must be >= 1", id="startup"),
     ],
 )
 def test_bad_options(options, change, message):
@@ -88,16 +93,16 @@ def test_relative_container_base_path():
 def test_models_on_two_volumes():
     models = (DeployedModel(ModelConfig("a", "/models/a")), DeployedModel(ModelConfig("b", "/data/b")))
     with pytest.raises(ValueError, match="share one parent folder"):
-        DeploymentOptions(models=models)
+        deployment_options(models)
 
 
 def test_uri_base_paths_need_no_volume():
-    options = DeploymentOptions(models=(DeployedModel(ModelConfig("a", "gs://bucket/a")),))
+    options = deployment_options([DeployedModel(ModelConfig("a", "gs://bucket/a"))])
     assert options.models_mount is None
 
 
 def test_model_name_kserve_cannot_use(exports):
     model = model_from_export(exports / "shapes", name="my_model")
     with pytest.raises(ConfigError, match=r"'my_model' cannot name a KServe InferenceService.*--no-kserve"):
-        DeploymentOptions(models=(model,))
-    assert DeploymentOptions(models=(model,), kserve=False).models[0].name == "my_model"
+        deployment_options([model])
+    assert deployment_options([model], kserve=False).models[0].name == "my_model"

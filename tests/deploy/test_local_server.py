@@ -8,7 +8,14 @@ import grpc
 import pytest
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2, model_service_pb2_grpc
 
-from gradcam_serving.deploy import GPU_BATCHING, DeploymentOptions, model_from_export, server_flags, write_deployment
+from gradcam_serving.deploy import (
+    GPU_BATCHING,
+    DeploymentOptions,
+    deployment_options,
+    model_from_export,
+    server_flags,
+    write_deployment,
+)
 from gradcam_serving.server import create_server, parse_flags
 from gradcam_serving.server._flags import build_parser
 
@@ -28,7 +35,7 @@ def _local(options: DeploymentOptions, folder) -> tuple[DeploymentOptions, list[
 def served(tiny_export, tmp_path) -> DeploymentOptions:
     """The tiny export with a label, its base path the real local folder (as if mounted there)."""
     model = model_from_export(tiny_export, container_base=str(tiny_export.parent), labels={"stable": 1})
-    return DeploymentOptions(models=(model,))
+    return deployment_options([model])
 
 
 def test_parse_flags_reads_the_generated_files(served, tmp_path):

@@ -9,7 +9,15 @@ import subprocess
 import pytest
 import yaml
 
-from gradcam_serving.deploy import DeploymentOptions, config_files, docker_run_argv, render_files, server_flags
+from gradcam_serving.deploy import (
+    STARTUP_PROBE_PERIOD,
+    DeploymentOptions,
+    config_files,
+    deployment_options,
+    docker_run_argv,
+    render_files,
+    server_flags,
+)
 from gradcam_serving.errors import GradcamServingWarning
 
 SERVER_FLAGS = [
@@ -43,7 +51,7 @@ def test_batching_gets_enough_grpc_threads_to_fill_its_batches(options):
     assert not any("grpc_max_threads" in flag for flag in server_flags(dataclasses.replace(options, batching=None)))
     assert "--grpc_max_threads=40" in server_flags(dataclasses.replace(options, grpc_max_threads=40))
     with pytest.warns(GradcamServingWarning, match="grpc_max_threads 8 is below max_batch_size 32.*at least 32"):
-        fewer = dataclasses.replace(options, grpc_max_threads=8)
+        fewer = deployment_options(options.models, grpc_max_threads=8)
     assert "--grpc_max_threads=8" in server_flags(fewer)  # kept: requests of several rows can still fill a batch
 
 
@@ -92,7 +100,7 @@ def test_kubernetes_has_configmap_gpu_deployment_and_headless_service(options):
     assert container["image"] == "tensorflow/serving:2.21.0-gpu"
     assert container["command"] == ["/usr/bin/tensorflow_model_server"]
     assert container["args"] == SERVER_FLAGS
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert container["resources"] == {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"nvidia.com/gpu": "1"}}
     assert {(p["name"], p["containerPort"]) for p in container["ports"]} == {("grpc", 8500), ("http", 8501)}
     assert {v["name"]: v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v} == {
         "config": "gradcam-serving-config"}
@@ -109,6 +117,19 @@ def test_probes_use_the_grpc_and_rest_ports(options):
     assert container["readinessProbe"]["httpGet"] == {"path": "/v1/models/shapes", "port": "http"}
     assert container["livenessProbe"]["tcpSocket"]["port"] == "grpc"
     assert container["startupProbe"]["tcpSocket"]["port"] == "grpc"
+
+
+@pytest.mark.parametrize("seconds, tries", [(600, 60), (95, 10), (1, 1)])
+def test_the_startup_probe_waits_startup_seconds_for_the_loads(options, seconds, tries):
+    probe = _container(dataclasses.replace(options, startup_seconds=seconds))["startupProbe"]
+    assert (probe["periodSeconds"], probe["failureThreshold"]) == (STARTUP_PROBE_PERIOD, tries)
+    assert probe["periodSeconds"] * probe["failureThreshold"] >= seconds
+
+
+def test_cpu_and_memory_requests(options):
+    changed = dataclasses.replace(options, cpu_request="500m", memory_request="12Gi")
+    assert _container(changed)["resources"]["requests"] == {"cpu": "500m", "memory": "12Gi"}
+    assert "Each pod requests 500m CPU and 12Gi of memory" in render_files(changed)["README.md"]
 
 
 def test_kubernetes_comment_tells_clients_how_to_balance_grpc(options):
@@ -140,7 +161,7 @@ def test_cpu_only_drops_gpu_image_and_limits(options):
     cpu = dataclasses.replace(options, gpus=0)
     container = _container(cpu)
     assert container["image"] == "tensorflow/serving:2.21.0"
-    assert "resources" not in container
+    assert container["resources"] == {"requests": {"cpu": "2", "memory": "4Gi"}}
     assert "--gpus" not in docker_run_argv(cpu)
     model = next(yaml.safe_load_all(render_files(cpu)["kserve.yaml"]))["spec"]["predictor"]["model"]
     assert model["runtimeVersion"] == "2.21.0" and "resources" not in model

@@ -6,14 +6,15 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from gradcam_serving.deploy import GPU_BATCHING, DeployedModel, DeploymentOptions, config_files
-from gradcam_serving.server import BatchingOptions, ModelConfig, VersionPolicy
-from gradcam_serving.server._config import (
+from gradcam_serving.deploy import GPU_BATCHING, DeployedModel, config_files, deployment_options
+from gradcam_serving.server import (
+    BatchingOptions,
+    ModelConfig,
+    VersionPolicy,
     batching_parameters_class,
     monitoring_config_class,
-    read_batching_parameters,
-    read_model_server_config,
 )
+from gradcam_serving.server._config import read_batching_parameters, read_model_server_config
 
 
 def _model_server_config(text: str) -> model_server_config_pb2.ModelServerConfig:
@@ -41,7 +42,7 @@ def test_models_config_holds_names_paths_policies_and_labels(options):
 )
 def test_every_version_policy_round_trips_through_the_server_reader(policy, which, tmp_path):
     model = ModelConfig(name="m", base_path="/models/m", version_policy=policy)
-    options = DeploymentOptions(models=(_deployed(model),))
+    options = deployment_options([_deployed(model)])
     path = tmp_path / "models.config"
     path.write_text(config_files(options)["models.config"])
     assert _model_server_config(path.read_text()).model_config_list.config[0].model_version_policy.WhichOneof(
@@ -67,7 +68,7 @@ def test_batching_file_parses_with_the_server_message_and_keeps_every_value(opti
 def test_custom_batching_is_written_as_given(exports):
     custom = BatchingOptions(max_batch_size=12, batch_timeout_micros=0, max_enqueued_batches=7,
                              num_batch_threads=2, allowed_batch_sizes=(3, 12))
-    options = DeploymentOptions(models=(_deployed(ModelConfig("m", "/models/m")),), batching=custom)
+    options = deployment_options([_deployed(ModelConfig("m", "/models/m"))], batching=custom)
     proto = text_format.Parse(config_files(options)["batching_parameters.txt"], batching_parameters_class()())
     assert (proto.max_batch_size.value, proto.max_enqueued_batches.value, proto.num_batch_threads.value) == (12, 7, 2)
     assert proto.HasField("batch_timeout_micros") and proto.batch_timeout_micros.value == 0
@@ -75,7 +76,7 @@ def test_custom_batching_is_written_as_given(exports):
 
 
 def test_no_batching_writes_no_batching_file():
-    options = DeploymentOptions(models=(_deployed(ModelConfig("m", "/models/m")),), batching=None)
+    options = deployment_options([_deployed(ModelConfig("m", "/models/m"))], batching=None)
     assert "batching_parameters.txt" not in config_files(options)
 
 
@@ -88,8 +89,8 @@ def test_monitoring_file_enables_prometheus_at_the_path(options):
 def test_allow_growth_writes_a_session_config_proto():
     from tensorflow.core.protobuf import config_pb2
 
-    options = DeploymentOptions(models=(_deployed(ModelConfig("m", "/models/m")),), allow_growth=True)
+    options = deployment_options([_deployed(ModelConfig("m", "/models/m"))], allow_growth=True)
     files = config_files(options)
     proto = text_format.Parse(files["session_config.pbtxt"], config_pb2.ConfigProto())
     assert proto.gpu_options.allow_growth is True
-    assert "session_config.pbtxt" not in config_files(DeploymentOptions(models=options.models))
+    assert "session_config.pbtxt" not in config_files(deployment_options(options.models))

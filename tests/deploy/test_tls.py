@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -15,14 +16,14 @@ import grpc
 import pytest
 import yaml
 from click.testing import CliRunner
-from google.protobuf import text_format
+from google.protobuf import descriptor, text_format
 from tls_certs import make_ca, make_leaf
 
 import gradcam_serving
 from gradcam_serving.cli import cli
 from gradcam_serving.deploy import TlsOptions, render_files, server_flags, write_files
 from gradcam_serving.errors import ConfigError
-from gradcam_serving.server._tls import ssl_config_message
+from gradcam_serving.server import ssl_config_message
 
 RPC_TIMEOUT = 20.0
 REPO = str(Path(gradcam_serving.__file__).resolve().parents[1])
@@ -52,8 +53,51 @@ def mtls(pki: _Pki) -> TlsOptions:
     return TlsOptions(server_key=pki.server_key, server_cert=pki.server_cert, custom_ca=pki.ca, client_verify=True)
 
 
+# The message as TF Serving declares it in tensorflow_serving/config/ssl_config.proto (upstream commit
+# 4bc435b55ae46a03192ba0191e3bd76d5cf5e17c). tensorflow-serving-api 2.21 ships no ssl_config_pb2, so this
+# declaration is the reference; a serving API that ships the module is compared with instead.
+_UPSTREAM_SSL_CONFIG = """
+syntax = "proto3";
+package tensorflow.serving;
+message SSLConfig {
+  string server_key = 1;
+  string server_cert = 2;
+  string custom_ca = 3;
+  bool client_verify = 4;
+}
+"""
+_SCALAR_TYPES = {"string": descriptor.FieldDescriptor.TYPE_STRING, "bool": descriptor.FieldDescriptor.TYPE_BOOL}
+
+
 def _parsed(text: str):
     return text_format.Parse(text, ssl_config_message()())
+
+
+def _fields(message: descriptor.Descriptor) -> list[tuple[str, int, int, bool, bool]]:
+    return [(f.name, f.number, f.type, f.is_repeated, f.has_presence) for f in message.fields]
+
+
+def _reference_ssl_config() -> tuple[str, list[tuple[str, int, int, bool, bool]]]:
+    """(full name, fields) of TF Serving's SSLConfig: from the serving API package if it has it, else upstream's declaration."""
+    try:
+        from tensorflow_serving.config import ssl_config_pb2  # type: ignore[attr-defined]
+    except ImportError:
+        package = re.search(r"^package ([\w.]+);", _UPSTREAM_SSL_CONFIG, re.M)[1]
+        name = re.search(r"^message (\w+) \{", _UPSTREAM_SSL_CONFIG, re.M)[1]
+        declared = re.findall(r"^\s+(\w+) (\w+) = (\d+);", _UPSTREAM_SSL_CONFIG, re.M)
+        # proto3 scalars without ``optional``: singular, no presence.
+        return f"{package}.{name}", [(field, int(number), _SCALAR_TYPES[kind], False, False)
+                                     for kind, field, number in declared]
+    return ssl_config_pb2.SSLConfig.DESCRIPTOR.full_name, _fields(ssl_config_pb2.SSLConfig.DESCRIPTOR)
+
+
+def test_the_ssl_config_message_is_tf_servings_field_for_field() -> None:
+    """Names, numbers, types and presence as upstream declares them: text and binary files mean the same to both."""
+    full_name, fields = _reference_ssl_config()
+    ours = ssl_config_message().DESCRIPTOR
+    assert (ours.full_name, ours.file.name) == (full_name, "tensorflow_serving/config/ssl_config.proto")
+    assert _fields(ours) == fields
+    assert len(fields) == 4  # the reference was read, not an empty match
 
 
 def test_the_ssl_config_file_carries_the_pem_texts_and_client_verification(options, mtls: TlsOptions, pki: _Pki) -> None:

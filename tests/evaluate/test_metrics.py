@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,19 @@ def test_average_drop_increase_and_adcc_follow_their_definitions() -> None:
     np.testing.assert_allclose(ev.coherency(maps, maps), [1.0, 1.0])
     np.testing.assert_allclose(ev.coherency(maps, 1 - maps), [0.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(ev.complexity(np.ones((1, 4, 4))), [1.0])
+
+
+def test_pointing_game_counts_a_peak_in_the_box_widened_by_the_tolerance(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gradcam_serving.demo", None)  # the metric is the evaluator's own
+    maps = np.zeros((4, 64, 64))
+    maps[0, 10, 10] = 1  # inside the box
+    maps[1, 22, 10] = 1  # 3 rows past the exclusive bottom (20): inside the 4 px allowance at 64 px
+    maps[2, 24, 10] = 1  # 5 rows past it: outside even with the allowance
+    maps[3, 40, 40] = 1
+    boxes = np.array([[5, 5, 20, 20]] * 4)
+    assert ev.pointing_game_hits(maps, boxes).tolist() == [True, False, False, False]
+    assert ev.pointing_game_hits(maps, boxes, tolerance=None).tolist() == [True, True, False, False]
+    assert ev.pointing_game_hits(maps, boxes, tolerance=5).tolist() == [True, True, True, False]
 
 
 def test_rank_correlation_and_ssim_agree_with_scipy_and_skimage() -> None:
