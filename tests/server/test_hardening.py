@@ -102,17 +102,30 @@ def test_a_size_exactly_at_the_limit_is_decoded():
 # -- REST bodies ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("depth", [65, 300, 990, 5000, 100_000])
-def test_deep_nesting_is_an_invalid_argument(depth):
-    body = ('{"inputs": ' + "[" * depth + "1" + "]" * depth + "}").encode()
+def _nested(key: str, depth: int) -> bytes:
+    return (f'{{"{key}": ' + "[" * depth + "1" + "]" * depth + "}").encode()
+
+
+@pytest.mark.parametrize("key", ["instances", "inputs"])
+@pytest.mark.parametrize("depth", [65, 300, 990, 1000, 5000, 100_000])
+def test_deep_nesting_is_an_invalid_argument(key, depth):
     with pytest.raises(InvalidArgument, match="nested"):
-        predict_inputs(parse_body(body), {"x": types_pb2.DT_FLOAT})
+        predict_inputs(parse_body(_nested(key, depth)), {"x": types_pb2.DT_FLOAT})
 
 
-def test_sixty_four_dimensions_are_still_accepted():
-    body = ('{"inputs": ' + "[" * 64 + "1" + "]" * 64 + "}").encode()
-    arrays, _ = predict_inputs(parse_body(body), {"x": types_pb2.DT_FLOAT})
-    assert arrays["x"].ndim == 64
+@pytest.mark.parametrize("key", ["instances", "inputs"])
+def test_sixty_four_dimensions_are_still_accepted(key):
+    arrays, _ = predict_inputs(parse_body(_nested(key, 64)), {"x": types_pb2.DT_FLOAT})
+    assert arrays["x"].shape == (1,) * 64
+
+
+def test_an_instance_nested_64_deep_is_refused_with_the_reason():
+    with pytest.raises(InvalidArgument) as caught:
+        predict_inputs(parse_body(_nested("instances", 65)), {"x": types_pb2.DT_FLOAT})
+    assert caught.value.message == (
+        "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: "
+        + "[" * 64 + "1" + "]" * 64 + " is nested 64 lists deep; an instance here has at most 63 dimensions "
+        "(its tensor gains the batch dimension and has at most 64)")
 
 
 @pytest.mark.parametrize(
