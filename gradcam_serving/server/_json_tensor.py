@@ -35,6 +35,7 @@ __all__ = [
 _DEBUG_LIMIT = 256  # kMaxJsonDebugStringBytes
 _NUMBER_TOO_BIG = "Number too big to be stored in double."
 _MAX_RANK = 64  # numpy's NPY_MAXDIMS: the most dimensions a tensor fed to the Session can have
+_INSTANCE_MAX_RANK = _MAX_RANK - 1  # row requests stack the instances along a new dimension 0
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]", re.ASCII)
 _B64 = "b64"
 _BYTES_SUFFIX = "_bytes"
@@ -267,12 +268,21 @@ def _typed_array(values: list[Any], shape: list[int], dtype: int) -> np.ndarray:
     return array.reshape(shape)
 
 
-def _tensor(value: Any, dtype: int) -> tuple[list[Any], list[int]]:
+def _too_deep(value: Any, depth: int, batched: bool) -> InvalidArgument:
+    """TF would accept up to 254 dimensions, but numpy holds 64: past that a 400 naming the limit, not a 500."""
+    if batched:
+        limit = (f"an instance here has at most {_INSTANCE_MAX_RANK} dimensions (its tensor gains the batch "
+                 f"dimension and has at most {_MAX_RANK})")
+    else:
+        limit = f"a tensor here has at most {_MAX_RANK} dimensions"
+    return InvalidArgument(f"JSON Value: {debug_string(value)} is nested {depth} lists deep; {limit}")
+
+
+def _tensor(value: Any, dtype: int, *, batched: bool = False) -> tuple[list[Any], list[int]]:
+    """The values and shape of one JSON tensor; ``batched`` for an instance, which gains dimension 0."""
     shape = _dense_shape(value)
-    if len(shape) > _MAX_RANK:
-        raise InvalidArgument(
-            f"JSON Value: {debug_string(value)} is nested {len(shape)} lists deep; a tensor here has at most "
-            f"{_MAX_RANK} dimensions")
+    if len(shape) > (_INSTANCE_MAX_RANK if batched else _MAX_RANK):
+        raise _too_deep(value, len(shape), batched)
     values: list[Any] = []
     _fill(value, 0, shape, dtype, values)
     return values, shape
@@ -293,7 +303,7 @@ class _RowBuilder:
     def add(self, name: str, item: Any) -> None:
         if name not in self.dtypes:
             raise InvalidArgument(f"JSON object: does not have named input: {name}")
-        values, shape = _tensor(item, self.dtypes[name])
+        values, shape = _tensor(item, self.dtypes[name], batched=True)
         if name not in self.shapes:
             self.values[name], self.shapes[name] = values, shape
             return

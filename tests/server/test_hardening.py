@@ -7,8 +7,6 @@ and load retries that run without the manager's sync lock.
 
 from __future__ import annotations
 
-import threading
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -102,17 +100,30 @@ def test_a_size_exactly_at_the_limit_is_decoded():
 # -- REST bodies ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("depth", [65, 300, 990, 5000, 100_000])
-def test_deep_nesting_is_an_invalid_argument(depth):
-    body = ('{"inputs": ' + "[" * depth + "1" + "]" * depth + "}").encode()
+def _nested(key: str, depth: int) -> bytes:
+    return (f'{{"{key}": ' + "[" * depth + "1" + "]" * depth + "}").encode()
+
+
+@pytest.mark.parametrize("key", ["instances", "inputs"])
+@pytest.mark.parametrize("depth", [65, 300, 990, 1000, 5000, 100_000])
+def test_deep_nesting_is_an_invalid_argument(key, depth):
     with pytest.raises(InvalidArgument, match="nested"):
-        predict_inputs(parse_body(body), {"x": types_pb2.DT_FLOAT})
+        predict_inputs(parse_body(_nested(key, depth)), {"x": types_pb2.DT_FLOAT})
 
 
-def test_sixty_four_dimensions_are_still_accepted():
-    body = ('{"inputs": ' + "[" * 64 + "1" + "]" * 64 + "}").encode()
-    arrays, _ = predict_inputs(parse_body(body), {"x": types_pb2.DT_FLOAT})
-    assert arrays["x"].ndim == 64
+@pytest.mark.parametrize("key", ["instances", "inputs"])
+def test_sixty_four_dimensions_are_still_accepted(key):
+    arrays, _ = predict_inputs(parse_body(_nested(key, 64)), {"x": types_pb2.DT_FLOAT})
+    assert arrays["x"].shape == (1,) * 64
+
+
+def test_an_instance_nested_64_deep_is_refused_with_the_reason():
+    with pytest.raises(InvalidArgument) as caught:
+        predict_inputs(parse_body(_nested("instances", 65)), {"x": types_pb2.DT_FLOAT})
+    assert caught.value.message == (
+        "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: "
+        + "[" * 64 + "1" + "]" * 64 + " is nested 64 lists deep; an instance here has at most 63 dimensions "
+        "(its tensor gains the batch dimension and has at most 64)")
 
 
 @pytest.mark.parametrize(
@@ -228,48 +239,56 @@ class _FakeSession:
         pass
 
 
-def test_a_failing_versions_retries_do_not_block_polls_or_reload(tmp_path: Path):
-    for name in ("bad", "good", "late"):
+def _configs(base: Path, *names: str) -> tuple[ModelConfig, ...]:
+    return tuple(ModelConfig(name, str(base / name)) for name in names)
+
+
+def test_reload_of_a_broken_new_model_answers_after_its_retries(tmp_path: Path):
+    for name in ("bad", "good"):
         (tmp_path / name / "1").mkdir(parents=True)
-    attempts: dict[str, int] = {}
-    lock = threading.Lock()
+    attempts = {"bad": 0}
 
     def loader(name: str, version: int, path: str) -> Servable:
-        with lock:
-            attempts[name] = attempts.get(name, 0) + 1
         if name == "bad":
+            attempts["bad"] += 1
             raise ServingError("cannot load", code=Code.DATA_LOSS)
         return Servable(name, version, path, _FakeSession(), {})
 
-    manager = ModelManager(loader, poll_wait_seconds=0, max_num_load_retries=3, load_retry_interval_seconds=0.5)
-    manager.start((ModelConfig("good", str(tmp_path / "good")),))
+    manager = ModelManager(loader, poll_wait_seconds=0, max_num_load_retries=3, load_retry_interval_seconds=0.1)
+    manager.start(_configs(tmp_path, "good"))
     try:
-        started = time.monotonic()
-        manager.reload((ModelConfig("good", str(tmp_path / "good")), ModelConfig("bad", str(tmp_path / "bad"))))
         # "bad" is new in this reload, and TF's reload waits for new models, retries included.
-    except ServingError as exc:
-        assert "bad" in exc.message and time.monotonic() - started >= 1.4  # it waited through 3 retries
-    else:
-        raise AssertionError("reload of a broken new model must fail")
-    assert attempts["bad"] == 4
+        with pytest.raises(ServingError, match="bad"):
+            manager.reload(_configs(tmp_path, "good", "bad"))
+        # the first load and all 3 retries were over before reload answered (else: LOADING, 1 attempt)
+        assert attempts["bad"] == 4
+        assert manager.version_statuses("bad", 1)[0].state == State.END
+    finally:
+        manager.stop()
+
+
+@pytest.mark.timeout(120)  # retrying under the sync lock would hang poll_once for 50 hours, not fail
+def test_an_existing_models_retries_do_not_block_polls_reload_or_stop(tmp_path: Path):
+    for name in ("bad", "good", "late"):
+        (tmp_path / name / "1").mkdir(parents=True)
+
+    def loader(name: str, version: int, path: str) -> Servable:
+        if (name, version) == ("bad", 2):
+            raise ServingError("cannot load", code=Code.DATA_LOSS)
+        return Servable(name, version, path, _FakeSession(), {})
+
+    manager = ModelManager(loader, poll_wait_seconds=0, max_num_load_retries=50, load_retry_interval_seconds=3600)
+    manager.start(_configs(tmp_path, "good", "bad"))
     try:
-        # A failing *existing* model is retried in the background; polls and reloads go on meanwhile.
-        manager._retries = 50
         (tmp_path / "bad" / "2").mkdir()
-        manager.poll_once()
+        manager.poll_once()  # version 2 fails; its retries wait an hour apart on their own thread
         assert manager.version_statuses("bad", 2)[0].state == State.LOADING
-        started = time.monotonic()
-        manager.reload((ModelConfig("good", str(tmp_path / "good")), ModelConfig("bad", str(tmp_path / "bad")),
-                        ModelConfig("late", str(tmp_path / "late"))))
+        manager.reload(_configs(tmp_path, "good", "bad", "late"))
         manager.poll_once()
-        elapsed = time.monotonic() - started
-        assert elapsed < 1.0, elapsed  # 50 retries 0.5 s apart would take 25 s
         assert manager.version_statuses("late", 1)[0].state == State.AVAILABLE
         assert manager.version_statuses("bad", 2)[0].state == State.LOADING
     finally:
-        started = time.monotonic()
-        manager.stop()
-    assert time.monotonic() - started < 5.0  # stop interrupts the retry wait
+        manager.stop()  # interrupts the hour-long wait
     assert manager.version_statuses("bad", 2)[0].state == State.END
 
 
@@ -298,14 +317,14 @@ def test_a_retry_that_succeeds_serves_and_unloads_the_old_version(tmp_path: Path
 # -- memory: large buffers go back to the OS -----------------------------------------------------------
 
 _BURST = r"""
-import sys, threading, numpy as np
+import threading, numpy as np
 from gradcam_serving.server._memory import release_large_buffers_to_os, return_free_heap_to_os
 
 def rss_mb():
     with open("/proc/self/status") as handle:
         return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:")) / 1024
 
-fixed = sys.argv[1] == "fixed" and release_large_buffers_to_os()
+fixed = release_large_buffers_to_os()
 keep = []
 def burst(seed):
     rng = np.random.default_rng(seed)
@@ -316,8 +335,7 @@ def burst(seed):
 baseline = rss_mb()
 threads = [threading.Thread(target=burst, args=(i,)) for i in range(8)]
 [t.start() for t in threads]; [t.join() for t in threads]
-if fixed:
-    return_free_heap_to_os()  # what the server's IdleTrimmer does once the burst is over
+return_free_heap_to_os()  # what the server's IdleTrimmer does once the burst is over
 print(fixed, round(rss_mb() - baseline))
 """
 
@@ -326,13 +344,11 @@ def test_large_buffers_return_to_the_os_after_a_burst():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", _BURST, "fixed"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", _BURST], capture_output=True, text=True, check=True).stdout
     fixed, growth = out.split()
     assert fixed == "True"
     # 8 threads x 30 buffers of 1-24 MiB; only the ~8 MiB of small objects kept may stay
     assert int(growth) < 40, growth
-    out = subprocess.run([sys.executable, "-c", _BURST, "default"], capture_output=True, text=True, check=True).stdout
-    assert int(out.split()[1]) > int(growth) + 40, ("glibc's defaults should keep the burst", out, growth)
 
 
 def test_idle_trimmer_trims_once_after_a_burst_and_never_under_load_or_mid_request():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 
@@ -30,6 +31,14 @@ class _Echo(tf.Module):
         return {"length": tf.strings.length(data), "text": data, "echo_bytes": data}
 
 
+class _Rank(tf.Module):
+    """A float input of any rank (as the exporter's signatures take) -> its rank, once per row."""
+
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32, name="x")])
+    def serve(self, x):
+        return {"rank": tf.fill(tf.shape(x)[:1], tf.rank(x))}
+
+
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("clf"))
@@ -38,9 +47,13 @@ def srv(tmp_path_factory):
     echo = str(tmp_path_factory.mktemp("echo"))
     module = _Echo()
     tf.saved_model.save(module, os.path.join(echo, "1"), signatures={"serving_default": module.serve})
+    rank = str(tmp_path_factory.mktemp("rank"))
+    ranker = _Rank()
+    tf.saved_model.save(ranker, os.path.join(rank, "1"), signatures={"serving_default": ranker.serve})
     models = (
         ModelConfig("clf", base, VersionPolicy("all"), (("stable", 1), ("canary", 2))),
         ModelConfig("echo", echo),
+        ModelConfig("rank", rank),
     )
     harness = server_harness.start(models, rest_api_port=0, prometheus_path=METRICS_PATH)
     yield harness
@@ -183,6 +196,25 @@ def test_errors(srv, method, path, body, code, error):
     status, text = _call(srv, method, path, body)
     assert status == code, text
     assert json.loads(text)["error"] == error
+
+
+def _nested_body(key: str, depth: int) -> bytes:
+    """A body whose one value is ``depth`` JSON arrays around a single number."""
+    return (f'{{"{key}": ' + "[" * depth + "7" + "]" * depth + "}").encode()
+
+
+@pytest.mark.parametrize("key", ["instances", "inputs"])
+def test_json_nested_64_deep_is_a_64_dimensional_tensor(srv, key):
+    body = _ok(srv, "POST", "/v1/models/rank:predict", _nested_body(key, 64))
+    assert body == ({"predictions": [64]} if key == "instances" else {"outputs": [64]})
+
+
+@pytest.mark.parametrize("key", ["instances", "inputs"])
+@pytest.mark.parametrize("depth", [65, 1000, 100_000])
+def test_json_nested_deeper_than_a_tensor_can_be_is_a_400(srv, key, depth):
+    status, text = _call(srv, "POST", "/v1/models/rank:predict", _nested_body(key, depth))
+    assert status == 400, text
+    assert re.search(r"nested (too deeply|\d+ lists deep)", json.loads(text)["error"]), text
 
 
 def test_unknown_url_outside_v1_is_404(srv):
