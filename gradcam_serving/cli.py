@@ -328,7 +328,7 @@ def validate(
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for curves, overlays and index.html.")
 def evaluate(exports: tuple[str, ...], images: str, **options: Any) -> None:
     """Score the explanations of EXPORTS (version folders, in-process) or of --server/--model on images."""
-    with _errors_as_exit():
+    with _errors_as_exit(), _warnings_as_lines():
         if exports or options["server"] is None:
             _quiet_tensorflow()
         from gradcam_serving.evaluate._cli import run_evaluate
