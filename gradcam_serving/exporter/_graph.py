@@ -155,6 +155,8 @@ class ModelGraph:
         if layer == "auto":
             return self.auto_candidate
         matches = [c for c in self.candidates if _names_match(layer, c)]
+        if not matches:  # the scope's own name, e.g. "mixed10_1" where Keras 3 uniquified layer "mixed10"
+            matches = [c for c in self.candidates if _raw_names_match(layer, c)]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -181,6 +183,13 @@ def _names_match(requested: str, candidate: Candidate) -> bool:
         if full == requested or full.endswith("/" + requested):
             return True
     return requested == candidate.name
+
+
+def _raw_names_match(requested: str, candidate: Candidate) -> bool:
+    """``requested`` names the candidate's scope as the graph spells it (before layer names were restored)."""
+    requested = requested.strip("/")
+    raw = "/".join(_raw_segments(f"{IMPORT_SCOPE}/{candidate.tensor.split(':')[0]}")[:-1])
+    return raw == requested or raw.endswith("/" + requested)
 
 
 def _inline(function: Any) -> graph_pb2.GraphDef:
@@ -219,18 +228,107 @@ def check_refused_ops(graph_def: graph_pb2.GraphDef) -> None:
             )
 
 
-def tidy_path(op_name: str, layer_names: frozenset[str]) -> str:
-    """Drop function-call wrapper noise from an op name, keeping layer scopes."""
-    segments = [s for s in op_name.split("/") if not _WRAPPER_SEGMENT.match(s)]
-    if segments and segments[0] == IMPORT_SCOPE:
-        segments = segments[1:]
+def tidy_path(op_name: str, layer_names: frozenset[str], renames: dict[tuple[str, ...], str] | None = None) -> str:
+    """Drop function-call wrapper noise from an op name, keeping layer scopes under their layers' names.
+
+    ``renames`` (from :func:`keras3_scope_names`) maps a raw scope path to its layer's name; other
+    segments lose a uniquifying suffix when ``layer_names`` says that names a layer ("conv_1" -> "conv").
+    """
+    segments = _raw_segments(op_name)
     tidy = []
-    for segment in segments:
+    for index, segment in enumerate(segments):
+        renamed = (renames or {}).get(tuple(segments[: index + 1]))
         match = _UNIQUIFIED.match(segment)
-        if segment not in layer_names and match and match["base"] in layer_names:
+        if renamed is not None:
+            segment = renamed
+        elif segment not in layer_names and match and match["base"] in layer_names:
             segment = match["base"]  # Keras 3 scopes read "conv_1" for layer "conv"
         tidy.append(segment)
     return "/".join(tidy)
+
+
+def _raw_segments(op_name: str) -> list[str]:
+    """The scope segments of an op name in the probe graph, without wrappers and the import scope."""
+    segments = [s for s in op_name.split("/") if not _WRAPPER_SEGMENT.match(s)]
+    return segments[1:] if segments and segments[0] == IMPORT_SCOPE else segments
+
+
+def keras3_scope_names(graph_def: graph_pb2.GraphDef, captures: dict[str, Any]) -> dict[tuple[str, ...], str]:
+    """Raw scope path -> Keras layer name, for the layer scopes of a Keras 3 trace; empty for other graphs.
+
+    Keras 3 enters each layer's name scope twice in one graph, so the scope holding a layer's ops
+    carries one TF uniquifying suffix: ``conv_1`` for layer ``conv``, ``conv_1_2`` for a layer named
+    ``conv_1``, ``mixed10_1`` for ``mixed10``. Stripping one suffix from every layer scope gives the
+    names back. A SavedModel written by Keras 3's ``model.export()`` keeps no layer objects, only
+    variables named after their layers; the ops reading them show where the layer scopes are and that
+    they carry the suffix, and the weightless layers beside them (``mixed10``, ``out_relu``) carry it
+    too. A suffix is kept where stripping it would be ambiguous (a layer called twice).
+    """
+    parents: set[tuple[str, ...]] = set()
+    bare: set[tuple[str, ...]] = set()
+    for layer, segments in _variable_readers(graph_def, captures):
+        for index in range(len(segments) - 1, -1, -1):
+            match = _UNIQUIFIED.match(segments[index])
+            if segments[index] == layer:
+                bare.add(tuple(segments[:index]))
+                break
+            if match and match["base"] == layer:
+                parents.add(tuple(segments[:index]))
+                break
+    parents -= bare
+    children: dict[tuple[str, ...], set[str]] = {}
+    for node in graph_def.node:
+        segments = _raw_segments(f"{IMPORT_SCOPE}/{node.name}")
+        for index in range(len(segments)):
+            children.setdefault(tuple(segments[:index]), set()).add(segments[index])
+    renames: dict[tuple[str, ...], str] = {}
+    for parent in parents:
+        # The layers beside the weighted ones, and the model scopes holding them, are Keras scopes too.
+        scopes = [parent + (child,) for child in children.get(parent, ())]
+        scopes += [parent[: index + 1] for index in range(len(parent))]
+        for scope in scopes:
+            base = _unique_base(scope[-1], children.get(scope[:-1], set()))
+            if base is not None:
+                renames[scope] = base
+    return renames
+
+
+def _unique_base(segment: str, siblings: set[str]) -> str | None:
+    """``segment`` without its uniquifying suffix, unless another sibling would end up with that name too.
+
+    Siblings lose their suffix the same way (``conv2d_1`` -> ``conv2d`` beside ``conv2d_1_2`` -> ``conv2d_1``);
+    a layer called twice (``conv_1``, ``conv_2``) or an op beside one (``Cast``, ``Cast_1``) keeps its suffix.
+    """
+    match = _UNIQUIFIED.match(segment)
+    if match is None:
+        return None
+    stripped = [m["base"] if (m := _UNIQUIFIED.match(s)) is not None else s for s in siblings - {segment}]
+    return None if match["base"] in stripped else match["base"]
+
+
+def _variable_readers(graph_def: graph_pb2.GraphDef, captures: dict[str, Any]) -> Iterable[tuple[str, list[str]]]:
+    """``(layer name, raw scope segments)`` of each op reading a captured variable, through inlining's Identity ops.
+
+    The layer is the segment before the variable's own name (``conv/kernel`` -> ``conv``).
+    """
+    layers = {}
+    for name, value in captures.items():
+        parts = value.name.split(":")[0].split("/") if isinstance(value, tf.Variable) else []
+        if len(parts) >= 2:
+            layers[_node_name(name)] = parts[-2]
+    consumers: dict[str, list[Any]] = {}
+    for node in graph_def.node:
+        for ref in node.input:
+            if not ref.startswith("^"):
+                consumers.setdefault(_node_name(ref), []).append(node)
+    for placeholder, layer in layers.items():
+        stack = list(consumers.get(placeholder, ()))
+        while stack:
+            node = stack.pop()
+            if node.op == "Identity":
+                stack.extend(consumers.get(node.name, ()))
+            else:
+                yield layer, _raw_segments(f"{IMPORT_SCOPE}/{node.name}")
 
 
 def _reachable(start: Iterable[tf.Operation], forward: bool) -> set[str]:
@@ -316,7 +414,12 @@ def _candidate_kind(
 
 
 def _find_candidates(
-    probed: list[_Probed], batch: int, weighted: set[str], layer_names: frozenset[str], grid: tuple[int, int] | None
+    probed: list[_Probed],
+    batch: int,
+    weighted: set[str],
+    layer_names: frozenset[str],
+    grid: tuple[int, int] | None,
+    renames: dict[tuple[str, ...], str],
 ) -> list[tuple[Candidate, bool]]:
     """Candidates in topological order, each with whether its grid tokens receive gradient."""
     by_path: dict[str, tuple[_Probed, tuple[int, int, int]]] = {}
@@ -330,7 +433,7 @@ def _find_candidates(
             tokens_seen = True
         elif not tokens_seen:
             patches = kind[1:]
-        tidy = tidy_path(item.op.name, layer_names)
+        tidy = tidy_path(item.op.name, layer_names, renames)
         if tidy.split("/")[0] == "Func":
             continue
         layer_path = tidy.rsplit("/", 1)[0] if "/" in tidy else tidy
@@ -475,7 +578,8 @@ def trace_model_graph(loaded: LoadedModel, *, grid: tuple[int, int] | None = Non
         for i, (op, shape) in enumerate(zip(holder["pending"], shapes))
     ]
     weighted = holder["trainable_fed"] if any(p.op.name in holder["trainable_fed"] for p in probed) else holder["variable_fed"]
-    found = _find_candidates(probed, _PROBE_BATCH, weighted, loaded.layer_names, grid)
+    renames = keras3_scope_names(graph_def, captures)
+    found = _find_candidates(probed, _PROBE_BATCH, weighted, loaded.layer_names, grid, renames)
     if not found:
         raise UnsupportedModelError(_no_candidate_message(loaded.kind, grid))
     return ModelGraph(
