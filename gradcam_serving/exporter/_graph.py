@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 from tensorflow.python.framework import convert_to_constants
 
-from gradcam_serving.errors import LayerNotFoundError, UnsupportedModelError
+from gradcam_serving.errors import GradcamServingWarning, LayerNotFoundError, UnsupportedModelError
 
 from ._loaders import LoadedModel
 
@@ -44,6 +45,8 @@ _UNIQUIFIED = re.compile(r"^(?P<base>.+)_\d+$")
 _SKIP_OPS = frozenset({"Identity", "IdentityN", "Const", "Placeholder", "ReadVariableOp", "NoOp"})
 IMPORT_SCOPE = "model"
 _MAX_PREFIX_TOKENS = 8
+_MAX_LOGITS = 1001
+"""More outputs than this with no softmax or sigmoid look like features (ImageNet hub classifiers give 1001 logits)."""
 
 
 @dataclass(frozen=True)
@@ -565,6 +568,7 @@ def trace_model_graph(loaded: LoadedModel, *, grid: tuple[int, int] | None = Non
         holder.update(
             output=output, head=head, logits=logits, pending=pending, ranked3=ranked3,
             trainable_fed=_fed_by(ops, trainable), variable_fed=_fed_by(ops, list(variables.values())),
+            before_weights=_reachable(_weight_readers(ops, on_path), forward=False),
         )
         return [tf.shape(op.outputs[0]) for op in pending], _token_gradients(logits, ranked3)
 
@@ -582,6 +586,9 @@ def trace_model_graph(loaded: LoadedModel, *, grid: tuple[int, int] | None = Non
     found = _find_candidates(probed, _PROBE_BATCH, weighted, loaded.layer_names, grid, renames)
     if not found:
         raise UnsupportedModelError(_no_candidate_message(loaded.kind, grid))
+    last = found[-1][0]
+    pooled = None if f"{IMPORT_SCOPE}/{last.tensor.split(':')[0]}" in holder["before_weights"] else last.name
+    _warn_if_not_scores(loaded, int(output.shape[-1]), holder["head"], pooled)
     return ModelGraph(
         graph_def=graph_def,
         input_name=input_name,
@@ -596,6 +603,45 @@ def trace_model_graph(loaded: LoadedModel, *, grid: tuple[int, int] | None = Non
         channels=channels,
         auto=_choose_auto(found),
     )
+
+
+def _weight_readers(ops: list[tf.Operation], on_path: set[str]) -> list[tf.Operation]:
+    """Ops on the image-to-logits path that read a variable: the model's weighted layers (conv, dense, bias)."""
+
+    def reads_variable(tensor: tf.Tensor) -> bool:
+        op = tensor.op
+        while op.type == "Identity":
+            op = op.inputs[0].op
+        return op.type == "ReadVariableOp"
+
+    return [op for op in ops if op.name in on_path and any(reads_variable(t) for t in op.inputs)]
+
+
+def _warn_if_not_scores(loaded: LoadedModel, outputs: int, head: str | None, pooled: str | None) -> None:
+    """Warn when the output looks like a feature vector (a headless backbone), not class scores.
+
+    ``inspect`` would otherwise report "1280 classes, logits" for MobileNetV2 without its top, and an
+    export would explain "class" 17 of a feature vector. A softmax or sigmoid head is taken as class
+    scores; without one, the signs are: more outputs than ImageNet's 1001 logits, an output that is
+    the last feature map pooled with no weight after it, and a hub handle naming a feature_vector module.
+    """
+    if head is not None:
+        return
+    doubts = []
+    if outputs > _MAX_LOGITS:
+        doubts.append(f"{outputs} values with no softmax or sigmoid")
+    if pooled is not None:
+        doubts.append(f"the pooled feature map {pooled!r} with no weight after it")
+    if re.search(r"feature[_-]vector", loaded.handle):
+        doubts.append("the handle names a feature_vector module")
+    if doubts:
+        warnings.warn(
+            f"the output of the {loaded.kind} does not look like class scores ({'; '.join(doubts)}): "
+            "Grad-CAM explains the score of a class, so a feature extractor (a headless backbone, a feature-vector "
+            "hub module) needs a classification head before it is exported",
+            GradcamServingWarning,
+            stacklevel=3,
+        )
 
 
 def _no_candidate_message(kind: str, grid: tuple[int, int] | None) -> str:
