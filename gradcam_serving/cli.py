@@ -328,7 +328,7 @@ def validate(
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for curves, overlays and index.html.")
 def evaluate(exports: tuple[str, ...], images: str, **options: Any) -> None:
     """Score the explanations of EXPORTS (version folders, in-process) or of --server/--model on images."""
-    with _errors_as_exit():
+    with _errors_as_exit(), _warnings_as_lines():
         if exports or options["server"] is None:
             _quiet_tensorflow()
         from gradcam_serving.evaluate._cli import run_evaluate
@@ -380,9 +380,10 @@ def predict(server: str, model: str, model_version: int | None, timeout: float, 
 @_client_options
 @click.option("--class-index", type=int, default=-1, show_default=True, help="Class to explain; -1 = predicted.")
 @click.option("--method", help="CAM method the export holds (see 'inspect EXPORT'); default: the export's default.")
-@click.option("--top-k", type=click.IntRange(min=1), help="Explain the K most probable classes (one overlay each).")
+@click.option("--top-k", type=click.IntRange(min=1),
+              help="Explain the K most probable classes with the export's default method (one overlay each).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Folder for the overlay PNGs.")
+              help="Folder for the overlay PNGs, named IMAGE_METHOD.png (IMAGE_METHOD_topR.png with --top-k).")
 def explain(server: str, model: str, model_version: int | None, timeout: float, images: tuple[str, ...],
             class_index: int, method: str | None, top_k: int | None, out_dir: str) -> None:
     """Ask SERVER what the model sees in each IMAGE; write Grad-CAM overlay PNGs.
@@ -395,31 +396,67 @@ def explain(server: str, model: str, model_version: int | None, timeout: float, 
     from gradcam_serving.client import save_overlay
 
     folder = Path(out_dir)
-    with _errors_as_exit(), _client(server, model, model_version, timeout) as client:
-        folder.mkdir(parents=True, exist_ok=True)
-        for image in images:
-            if top_k is not None:
-                _explain_top_k(client, image, top_k, folder)
-                continue
-            result = client.explain(image, class_index, method=method)
-            overlay = folder / f"{Path(image).stem}_{method or 'gradcam'}.png"
-            if result.overlay_png:
-                overlay.write_bytes(result.overlay_png[0])
-            else:
-                save_overlay(image, result.heatmap[0], overlay)
-            for row in _rows(result, (image,)):
-                click.echo(f"{row}\toverlay={overlay}")
+    with _errors_as_exit():
+        _check_top_k_options(top_k, method, class_index)
+        with _client(server, model, model_version, timeout) as client:
+            label = method or _default_method_label(client)
+            folder.mkdir(parents=True, exist_ok=True)
+            for image in images:
+                if top_k is not None:
+                    _explain_top_k(client, image, top_k, folder / f"{Path(image).stem}_{label}")
+                    continue
+                result = client.explain(image, class_index, method=method)
+                overlay = folder / f"{Path(image).stem}_{label}.png"
+                if result.overlay_png:
+                    overlay.write_bytes(result.overlay_png[0])
+                else:
+                    save_overlay(image, result.heatmap[0], overlay)
+                for row in _rows(result, (image,)):
+                    click.echo(f"{row}\toverlay={overlay}")
 
 
-def _explain_top_k(client: Any, image: str, top_k: int, folder: Any) -> None:
-    """One overlay and one line per class, most probable first."""
-    from pathlib import Path
+def _check_top_k_options(top_k: int | None, method: str | None, class_index: int) -> None:
+    """``--top-k`` runs ``explain_topk``, which computes the default method for the classes it picks itself.
 
+    Options it cannot honour are refused rather than silently dropped (the client refuses them too).
+    """
+    if top_k is None:
+        return
+    if method is not None:
+        raise ValueError(
+            f"--method {method} and --top-k {top_k} cannot be combined: --top-k explains the k most probable "
+            "classes with the export's default method (explain_topk); drop --method, or drop --top-k to explain "
+            "the predicted class (or --class-index) with that method"
+        )
+    if class_index != -1:
+        raise ValueError(
+            f"--class-index {class_index} and --top-k {top_k} cannot be combined: --top-k picks the k most "
+            "probable classes itself; drop one of them"
+        )
+
+
+def _default_method_label(client: Any) -> str:
+    """The method ``explain`` and ``explain_topk`` compute, for overlay file names.
+
+    The metadata lists the exported methods but not which one is the default (the first of
+    ``--methods`` at export): a single method is named, several give ``default``. Exports made
+    before ``explain_<method>`` existed compute Grad-CAM.
+    """
+    from gradcam_serving.signatures import DEFAULT_METHOD, exported_methods
+
+    methods = exported_methods(client.metadata().signatures)
+    if not methods:
+        return DEFAULT_METHOD
+    return methods[0] if len(methods) == 1 else "default"
+
+
+def _explain_top_k(client: Any, image: str, top_k: int, stem: Any) -> None:
+    """One overlay (``<stem>_top<rank>.png``) and one line per class, most probable first."""
     from gradcam_serving.client import save_overlay
 
     result = client.explain(image, top_k=top_k)
     for rank, (index, label, score) in enumerate(zip(result.class_index[0], result.label[0], result.score[0]), 1):
-        overlay = folder / f"{Path(image).stem}_top{rank}.png"
+        overlay = stem.with_name(f"{stem.name}_top{rank}.png")
         save_overlay(image, result.heatmap[0, rank - 1], overlay)
         click.echo(f"{image}\trank={rank}\tclass={int(index)}\tlabel={label}\tscore={float(score):.4f}\toverlay={overlay}")
 

@@ -65,7 +65,8 @@ def load_samples(source: str | os.PathLike[str], *, limit: int | None = None) ->
     """
     path = Path(source)
     if path.is_dir():
-        rows = [{"path": str(p)} for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        # Names relative to the folder, like a manifest's rows: _sample joins them to ``base`` once.
+        rows = [{"path": p.name} for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
         base = path
     elif path.suffix.lower() == ".csv":
         rows, base = _csv_rows(path), path.parent

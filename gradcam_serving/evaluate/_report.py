@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._data import IMAGE_SUFFIXES
 from ._runner import EvaluationReport, MethodScores
 from ._sanity import SanityReport
 
@@ -127,10 +128,13 @@ def _overlay_grid(report: EvaluationReport, index: int, path: Path) -> Path:
 
     sample = report.samples[index]
     columns = len(report.results) + 1
-    figure, axes = plt.subplots(1, columns, figsize=(2.4 * columns, 2.7))
+    height, width = sample.image.shape[:2]
+    # Constrained layout keeps the two-line titles inside the figure; "tight" trims the margins it leaves.
+    figure, axes = plt.subplots(1, columns, figsize=(2.4 * columns, 2.4 * height / width + 0.8), layout="constrained")
     axes = np.atleast_1d(axes)
     axes[0].imshow(sample.image)
-    axes[0].set_title(sample.name[:24], fontsize=8)
+    axes[0].set_title(_short(sample.name), fontsize=8)
+    several = len({r.source for r in report.results}) > 1
     for axis, result in zip(axes[1:], report.results):
         scores = result.images[index]
         axis.imshow(sample.image)
@@ -139,26 +143,53 @@ def _overlay_grid(report: EvaluationReport, index: int, path: Path) -> Path:
             top, left, bottom, right = sample.box
             axis.add_patch(plt.Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
                                          edgecolor="white", linewidth=1.2))
-        axis.set_title(f"{result.method}\ndel {scores.deletion_auc:.2f} ins {scores.insertion_auc:.2f}", fontsize=8)
+        name = f"{_short(result.source)}\n{result.method}" if several else result.method
+        axis.set_title(f"{name}\ndel {scores.deletion_auc:.2f} ins {scores.insertion_auc:.2f}", fontsize=8)
     for axis in axes:
         axis.axis("off")
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
+    figure.savefig(path, dpi=80, bbox_inches="tight", pad_inches=0.1)
     plt.close(figure)
     return path
 
 
+def _short(text: str, limit: int = 28) -> str:
+    """A title that fits over one column: the end of a long name (its distinctive part) after an ellipsis."""
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+
+
+def _stem(name: str) -> str:
+    """An image's name without its image suffix (``astronaut.jpg`` -> ``astronaut``), for file names."""
+    path = Path(name)
+    return path.stem if path.suffix.lower() in IMAGE_SUFFIXES else path.name
+
+
+def _unique(path: Path, taken: set[Path]) -> Path:
+    """``path``, or ``NAME_2.png``, ``NAME_3.png``... when an earlier file of this report has its name."""
+    candidate, number = path, 1
+    while candidate in taken:
+        number += 1
+        candidate = path.with_name(f"{path.stem}_{number}{path.suffix}")
+    taken.add(candidate)
+    return candidate
+
+
 def write_report(report: EvaluationReport, folder: str | os.PathLike[str], *, max_grids: int = 50) -> Path:
-    """Write curves, overlay grids, ``results.json`` and ``index.html`` into ``folder``; return the HTML path."""
+    """Write curves, overlay grids, ``results.json`` and ``index.html`` into ``folder``; return the HTML path.
+
+    Overlay grids are ``NNNN_<image name without suffix>.png`` (the number keeps ``a.jpg`` and
+    ``a.png`` apart); curves are ``<source>__<method>.png``, numbered when two sources share a name.
+    """
     folder = Path(folder)
     (folder / "curves").mkdir(parents=True, exist_ok=True)
     (folder / "overlays").mkdir(parents=True, exist_ok=True)
     write_json(report, folder / "results.json")
+    taken: set[Path] = set()
     curves = [
-        _curve_plot(r, folder / "curves" / f"{_slug(r.source)}__{_slug(r.method)}.png") for r in report.results
+        _curve_plot(r, _unique(folder / "curves" / f"{_slug(r.source)}__{_slug(r.method)}.png", taken))
+        for r in report.results
     ]
     grids = [
-        _overlay_grid(report, i, folder / "overlays" / f"{i:04d}_{_slug(s.name)}.png")
+        _overlay_grid(report, i, folder / "overlays" / f"{i:04d}_{_slug(_stem(s.name))}.png")
         for i, s in enumerate(report.samples[:max_grids])
     ]
     index = folder / "index.html"

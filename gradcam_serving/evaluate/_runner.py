@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from gradcam_serving.errors import GradcamServingWarning
 
 from . import _metrics as m
 from ._backends import Backend, InProcessBackend, ServerBackend
@@ -20,6 +23,9 @@ MapFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(description, finished, total)`` per source, after each image of each method."""
+
+FLAT_SPREAD = 0.01
+"""Below this range of class probability on every curve, the curves are flat: any two maps' AUCs differ by less."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,12 @@ class ImageScores:
     @property
     def average_drop(self) -> float:
         return float(m.average_drop(np.array([self.score]), np.array([self.masked_score]))[0])
+
+    @property
+    def probability_spread(self) -> float:
+        """How far the class probability moves over both curves and ``image * map``: 0 when the model ignores them."""
+        values = np.concatenate([self.deletion_curve, self.insertion_curve, [self.masked_score]])
+        return float(values.max() - values.min())
 
     @property
     def adcc(self) -> float:
@@ -117,6 +129,11 @@ class MethodScores:
     @property
     def pointing_total(self) -> int:
         return sum(i.hit is not None for i in self.images)
+
+    @property
+    def probability_spread(self) -> float:
+        """The largest :attr:`ImageScores.probability_spread` over the images."""
+        return max((i.probability_spread for i in self.images), default=0.0)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -235,7 +252,33 @@ def evaluate(
     finally:
         for backend in backends:
             backend.close()
+    _warn_if_flat(results)
     return EvaluationReport(results, steps, blur_sigma, pointing_tolerance, list(samples))
+
+
+def _warn_if_flat(results: Sequence[MethodScores]) -> None:
+    """Warn per source whose curves are all flat: its AUCs, average drop and ADCC then rank nothing.
+
+    A model whose scores do not react to the images (a dead head, a constant output) gives
+    every method the same AUCs and no drop, so ADCC is left comparing only how coherent and
+    compact the maps are; the table would still look like a ranking.
+    """
+    sources: dict[str, list[MethodScores]] = {}
+    for result in results:
+        sources.setdefault(result.source, []).append(result)
+    for source, scored in sources.items():
+        spread = max(r.probability_spread for r in scored)
+        if spread >= FLAT_SPREAD:
+            continue
+        methods = ", ".join(r.method for r in scored)
+        warnings.warn(
+            f"{source}: the class probability moves by at most {spread:.3f} on every deletion and insertion curve "
+            f"of {len(scored[0].images)} images ({methods}): the model's scores do not react to the pixels the maps "
+            "remove or insert, so deletion/insertion AUC, average drop, increase in confidence and ADCC cannot rank "
+            "these methods; check the model, the images, and --blur (sigma 0 makes the baseline the image itself)",
+            GradcamServingWarning,
+            stacklevel=3,
+        )
 
 
 def _backends(exports: Any, server: str | None, model: str | None) -> Iterator[Backend]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -23,11 +24,14 @@ import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 from tensorflow.python.framework import convert_to_constants
 
-from gradcam_serving.errors import LayerNotFoundError, UnsupportedModelError
+from gradcam_serving.errors import GradcamServingWarning, LayerNotFoundError, UnsupportedModelError
 
 from ._loaders import LoadedModel
+from ._tail import import_tail, node_name, tail_graph_def
 
-__all__ = ["Candidate", "ModelGraph", "REFUSED_OPS", "bind_capture", "check_refused_ops", "trace_model_graph"]
+# import_tail and tail_graph_def live in ``_tail``; re-exported for ``_signatures``, which imports them from here.
+__all__ = ["Candidate", "ModelGraph", "REFUSED_OPS", "bind_capture", "check_refused_ops", "import_tail",
+           "tail_graph_def", "trace_model_graph"]
 
 REFUSED_OPS: dict[str, str] = {
     "PyFunc": "wraps Python code, and TF Serving is C++",
@@ -44,6 +48,8 @@ _UNIQUIFIED = re.compile(r"^(?P<base>.+)_\d+$")
 _SKIP_OPS = frozenset({"Identity", "IdentityN", "Const", "Placeholder", "ReadVariableOp", "NoOp"})
 IMPORT_SCOPE = "model"
 _MAX_PREFIX_TOKENS = 8
+_MAX_LOGITS = 1001
+"""More outputs than this with no softmax or sigmoid look like features (ImageNet hub classifiers give 1001 logits)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,8 @@ class ModelGraph:
         if layer == "auto":
             return self.auto_candidate
         matches = [c for c in self.candidates if _names_match(layer, c)]
+        if not matches:  # the scope's own name, e.g. "mixed10_1" where Keras 3 uniquified layer "mixed10"
+            matches = [c for c in self.candidates if _raw_names_match(layer, c)]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -181,6 +189,13 @@ def _names_match(requested: str, candidate: Candidate) -> bool:
         if full == requested or full.endswith("/" + requested):
             return True
     return requested == candidate.name
+
+
+def _raw_names_match(requested: str, candidate: Candidate) -> bool:
+    """``requested`` names the candidate's scope as the graph spells it (before layer names were restored)."""
+    requested = requested.strip("/")
+    raw = "/".join(_raw_segments(f"{IMPORT_SCOPE}/{candidate.tensor.split(':')[0]}")[:-1])
+    return raw == requested or raw.endswith("/" + requested)
 
 
 def _inline(function: Any) -> graph_pb2.GraphDef:
@@ -219,18 +234,107 @@ def check_refused_ops(graph_def: graph_pb2.GraphDef) -> None:
             )
 
 
-def tidy_path(op_name: str, layer_names: frozenset[str]) -> str:
-    """Drop function-call wrapper noise from an op name, keeping layer scopes."""
-    segments = [s for s in op_name.split("/") if not _WRAPPER_SEGMENT.match(s)]
-    if segments and segments[0] == IMPORT_SCOPE:
-        segments = segments[1:]
+def tidy_path(op_name: str, layer_names: frozenset[str], renames: dict[tuple[str, ...], str] | None = None) -> str:
+    """Drop function-call wrapper noise from an op name, keeping layer scopes under their layers' names.
+
+    ``renames`` (from :func:`keras3_scope_names`) maps a raw scope path to its layer's name; other
+    segments lose a uniquifying suffix when ``layer_names`` says that names a layer ("conv_1" -> "conv").
+    """
+    segments = _raw_segments(op_name)
     tidy = []
-    for segment in segments:
+    for index, segment in enumerate(segments):
+        renamed = (renames or {}).get(tuple(segments[: index + 1]))
         match = _UNIQUIFIED.match(segment)
-        if segment not in layer_names and match and match["base"] in layer_names:
+        if renamed is not None:
+            segment = renamed
+        elif segment not in layer_names and match and match["base"] in layer_names:
             segment = match["base"]  # Keras 3 scopes read "conv_1" for layer "conv"
         tidy.append(segment)
     return "/".join(tidy)
+
+
+def _raw_segments(op_name: str) -> list[str]:
+    """The scope segments of an op name in the probe graph, without wrappers and the import scope."""
+    segments = [s for s in op_name.split("/") if not _WRAPPER_SEGMENT.match(s)]
+    return segments[1:] if segments and segments[0] == IMPORT_SCOPE else segments
+
+
+def keras3_scope_names(graph_def: graph_pb2.GraphDef, captures: dict[str, Any]) -> dict[tuple[str, ...], str]:
+    """Raw scope path -> Keras layer name, for the layer scopes of a Keras 3 trace; empty for other graphs.
+
+    Keras 3 enters each layer's name scope twice in one graph, so the scope holding a layer's ops
+    carries one TF uniquifying suffix: ``conv_1`` for layer ``conv``, ``conv_1_2`` for a layer named
+    ``conv_1``, ``mixed10_1`` for ``mixed10``. Stripping one suffix from every layer scope gives the
+    names back. A SavedModel written by Keras 3's ``model.export()`` keeps no layer objects, only
+    variables named after their layers; the ops reading them show where the layer scopes are and that
+    they carry the suffix, and the weightless layers beside them (``mixed10``, ``out_relu``) carry it
+    too. A suffix is kept where stripping it would be ambiguous (a layer called twice).
+    """
+    parents: set[tuple[str, ...]] = set()
+    bare: set[tuple[str, ...]] = set()
+    for layer, segments in _variable_readers(graph_def, captures):
+        for index in range(len(segments) - 1, -1, -1):
+            match = _UNIQUIFIED.match(segments[index])
+            if segments[index] == layer:
+                bare.add(tuple(segments[:index]))
+                break
+            if match and match["base"] == layer:
+                parents.add(tuple(segments[:index]))
+                break
+    parents -= bare
+    children: dict[tuple[str, ...], set[str]] = {}
+    for node in graph_def.node:
+        segments = _raw_segments(f"{IMPORT_SCOPE}/{node.name}")
+        for index in range(len(segments)):
+            children.setdefault(tuple(segments[:index]), set()).add(segments[index])
+    renames: dict[tuple[str, ...], str] = {}
+    for parent in parents:
+        # The layers beside the weighted ones, and the model scopes holding them, are Keras scopes too.
+        scopes = [parent + (child,) for child in children.get(parent, ())]
+        scopes += [parent[: index + 1] for index in range(len(parent))]
+        for scope in scopes:
+            base = _unique_base(scope[-1], children.get(scope[:-1], set()))
+            if base is not None:
+                renames[scope] = base
+    return renames
+
+
+def _unique_base(segment: str, siblings: set[str]) -> str | None:
+    """``segment`` without its uniquifying suffix, unless another sibling would end up with that name too.
+
+    Siblings lose their suffix the same way (``conv2d_1`` -> ``conv2d`` beside ``conv2d_1_2`` -> ``conv2d_1``);
+    a layer called twice (``conv_1``, ``conv_2``) or an op beside one (``Cast``, ``Cast_1``) keeps its suffix.
+    """
+    match = _UNIQUIFIED.match(segment)
+    if match is None:
+        return None
+    stripped = [m["base"] if (m := _UNIQUIFIED.match(s)) is not None else s for s in siblings - {segment}]
+    return None if match["base"] in stripped else match["base"]
+
+
+def _variable_readers(graph_def: graph_pb2.GraphDef, captures: dict[str, Any]) -> Iterable[tuple[str, list[str]]]:
+    """``(layer name, raw scope segments)`` of each op reading a captured variable, through inlining's Identity ops.
+
+    The layer is the segment before the variable's own name (``conv/kernel`` -> ``conv``).
+    """
+    layers = {}
+    for name, value in captures.items():
+        parts = value.name.split(":")[0].split("/") if isinstance(value, tf.Variable) else []
+        if len(parts) >= 2:
+            layers[node_name(name)] = parts[-2]
+    consumers: dict[str, list[Any]] = {}
+    for node in graph_def.node:
+        for ref in node.input:
+            if not ref.startswith("^"):
+                consumers.setdefault(node_name(ref), []).append(node)
+    for placeholder, layer in layers.items():
+        stack = list(consumers.get(placeholder, ()))
+        while stack:
+            node = stack.pop()
+            if node.op == "Identity":
+                stack.extend(consumers.get(node.name, ()))
+            else:
+                yield layer, _raw_segments(f"{IMPORT_SCOPE}/{node.name}")
 
 
 def _reachable(start: Iterable[tf.Operation], forward: bool) -> set[str]:
@@ -316,7 +420,12 @@ def _candidate_kind(
 
 
 def _find_candidates(
-    probed: list[_Probed], batch: int, weighted: set[str], layer_names: frozenset[str], grid: tuple[int, int] | None
+    probed: list[_Probed],
+    batch: int,
+    weighted: set[str],
+    layer_names: frozenset[str],
+    grid: tuple[int, int] | None,
+    renames: dict[tuple[str, ...], str],
 ) -> list[tuple[Candidate, bool]]:
     """Candidates in topological order, each with whether its grid tokens receive gradient."""
     by_path: dict[str, tuple[_Probed, tuple[int, int, int]]] = {}
@@ -330,7 +439,7 @@ def _find_candidates(
             tokens_seen = True
         elif not tokens_seen:
             patches = kind[1:]
-        tidy = tidy_path(item.op.name, layer_names)
+        tidy = tidy_path(item.op.name, layer_names, renames)
         if tidy.split("/")[0] == "Func":
             continue
         layer_path = tidy.rsplit("/", 1)[0] if "/" in tidy else tidy
@@ -462,6 +571,7 @@ def trace_model_graph(loaded: LoadedModel, *, grid: tuple[int, int] | None = Non
         holder.update(
             output=output, head=head, logits=logits, pending=pending, ranked3=ranked3,
             trainable_fed=_fed_by(ops, trainable), variable_fed=_fed_by(ops, list(variables.values())),
+            before_weights=_reachable(_weight_readers(ops, on_path), forward=False),
         )
         return [tf.shape(op.outputs[0]) for op in pending], _token_gradients(logits, ranked3)
 
@@ -475,9 +585,13 @@ def trace_model_graph(loaded: LoadedModel, *, grid: tuple[int, int] | None = Non
         for i, (op, shape) in enumerate(zip(holder["pending"], shapes))
     ]
     weighted = holder["trainable_fed"] if any(p.op.name in holder["trainable_fed"] for p in probed) else holder["variable_fed"]
-    found = _find_candidates(probed, _PROBE_BATCH, weighted, loaded.layer_names, grid)
+    renames = keras3_scope_names(graph_def, captures)
+    found = _find_candidates(probed, _PROBE_BATCH, weighted, loaded.layer_names, grid, renames)
     if not found:
         raise UnsupportedModelError(_no_candidate_message(loaded.kind, grid))
+    last = found[-1][0]
+    pooled = None if f"{IMPORT_SCOPE}/{last.tensor.split(':')[0]}" in holder["before_weights"] else last.name
+    _warn_if_not_scores(loaded, int(output.shape[-1]), holder["head"], pooled)
     return ModelGraph(
         graph_def=graph_def,
         input_name=input_name,
@@ -492,6 +606,45 @@ def trace_model_graph(loaded: LoadedModel, *, grid: tuple[int, int] | None = Non
         channels=channels,
         auto=_choose_auto(found),
     )
+
+
+def _weight_readers(ops: list[tf.Operation], on_path: set[str]) -> list[tf.Operation]:
+    """Ops on the image-to-logits path that read a variable: the model's weighted layers (conv, dense, bias)."""
+
+    def reads_variable(tensor: tf.Tensor) -> bool:
+        op = tensor.op
+        while op.type == "Identity":
+            op = op.inputs[0].op
+        return op.type == "ReadVariableOp"
+
+    return [op for op in ops if op.name in on_path and any(reads_variable(t) for t in op.inputs)]
+
+
+def _warn_if_not_scores(loaded: LoadedModel, outputs: int, head: str | None, pooled: str | None) -> None:
+    """Warn when the output looks like a feature vector (a headless backbone), not class scores.
+
+    ``inspect`` would otherwise report "1280 classes, logits" for MobileNetV2 without its top, and an
+    export would explain "class" 17 of a feature vector. A softmax or sigmoid head is taken as class
+    scores; without one, the signs are: more outputs than ImageNet's 1001 logits, an output that is
+    the last feature map pooled with no weight after it, and a hub handle naming a feature_vector module.
+    """
+    if head is not None:
+        return
+    doubts = []
+    if outputs > _MAX_LOGITS:
+        doubts.append(f"{outputs} values with no softmax or sigmoid")
+    if pooled is not None:
+        doubts.append(f"the pooled feature map {pooled!r} with no weight after it")
+    if re.search(r"feature[_-]vector", loaded.handle):
+        doubts.append("the handle names a feature_vector module")
+    if doubts:
+        warnings.warn(
+            f"the output of the {loaded.kind} does not look like class scores ({'; '.join(doubts)}): "
+            "Grad-CAM explains the score of a class, so a feature extractor (a headless backbone, a feature-vector "
+            "hub module) needs a classification head before it is exported",
+            GradcamServingWarning,
+            stacklevel=3,
+        )
 
 
 def _no_candidate_message(kind: str, grid: tuple[int, int] | None) -> str:
@@ -528,74 +681,3 @@ def _check_scores(output: tf.Tensor, kind: str) -> None:
             f"the {kind} outputs {output.dtype.name} {shape}; expected class scores, a float tensor [N, C] "
             "with C >= 2 (logits or probabilities)"
         )
-
-
-# -- head/tail split ------------------------------------------------------------------------------
-#
-# Recipro-CAM and top-k run "the model from the feature map A onwards" on new values of A. The tail
-# is the part of the flat graph the requested outputs need, cut at A: every ancestor of the fetches,
-# stopping at A's op, which becomes a placeholder that ``import_graph_def``'s ``input_map`` feeds.
-
-TAIL_SCOPE = "tail"
-
-
-def _node_name(reference: str) -> str:
-    """``"^op"``, ``"op:1"`` or ``"op"`` -> ``"op"``."""
-    return reference.lstrip("^").split(":")[0]
-
-
-def tail_graph_def(
-    graph_def: graph_pb2.GraphDef, cut: str, fetches: list[str], dtype: tf.DType
-) -> graph_pb2.GraphDef:
-    """The sub-graph computing ``fetches`` from the tensor ``cut`` (``"op:0"``), which becomes a placeholder.
-
-    Control inputs are dropped: inlining leaves control edges from every function input to its body, which
-    would drag the whole head in; the tail only computes. Colocation hints naming dropped nodes go too.
-    The model input stays in the tail only if the tail reads it other than through ``cut``.
-
-    Raises:
-        UnsupportedModelError: ``cut`` is not an op's first output, or a fetch does not depend on it.
-    """
-    cut_op, _, index = cut.partition(":")
-    if index not in ("", "0"):
-        raise UnsupportedModelError(f"the feature map {cut} is not its op's first output; the graph cannot be cut there")
-    nodes = {node.name: node for node in graph_def.node}
-    keep: set[str] = set()
-    stack = [_node_name(name) for name in fetches]
-    while stack:
-        name = stack.pop()
-        if name in keep:
-            continue
-        keep.add(name)
-        if name != cut_op:
-            stack.extend(_node_name(ref) for ref in nodes[name].input if not ref.startswith("^"))
-    if cut_op not in keep:
-        raise UnsupportedModelError(f"the model's outputs {fetches} do not depend on the feature map {cut}")
-    tail = graph_pb2.GraphDef(versions=graph_def.versions, library=graph_def.library)
-    for node in graph_def.node:
-        if node.name == cut_op:
-            placeholder = tail.node.add(name=cut_op, op="Placeholder")
-            placeholder.attr["dtype"].type = dtype.as_datatype_enum
-        elif node.name in keep:
-            copy = tail.node.add()
-            copy.CopyFrom(node)
-            data_inputs = [ref for ref in node.input if not ref.startswith("^")]
-            del copy.input[:]
-            copy.input.extend(data_inputs)
-            if "_class" in copy.attr:
-                del copy.attr["_class"]
-    return tail
-
-
-def import_tail(
-    tail: graph_pb2.GraphDef, cut: str, feature_map: tf.Tensor, bindings: dict[str, tf.Tensor], fetches: list[str]
-) -> list[tf.Tensor]:
-    """Import a :func:`tail_graph_def` into the current graph, feeding ``feature_map`` at ``cut``.
-
-    Args:
-        bindings: placeholder name -> tensor for the captures; those the tail does not use are ignored.
-    """
-    present = {node.name for node in tail.node}
-    input_map = {name: value for name, value in bindings.items() if _node_name(name) in present}
-    input_map[cut] = feature_map
-    return tf.graph_util.import_graph_def(tail, input_map=input_map, return_elements=fetches, name=TAIL_SCOPE)

@@ -38,6 +38,8 @@ class LoadedModel:
         layer_names: names of Keras layers, used to tidy tensor names.
         keepalive: objects that own the variables captured by ``function``.
         channels: 3 (RGB), or 1 for grayscale models (fed BT.601 luma by the export).
+        handle: the hub handle or SavedModel path it was loaded from ("" otherwise); its name may
+            say what the model outputs (``.../feature_vector/5``).
     """
 
     function: Any
@@ -46,6 +48,7 @@ class LoadedModel:
     layer_names: frozenset[str] = frozenset()
     keepalive: list[Any] = field(default_factory=list)
     channels: int = 3
+    handle: str = ""
 
 
 class _Loader(Protocol):
@@ -299,7 +302,9 @@ def _from_restored_call(obj: Any, input_size: tuple[int, int] | None, output: st
         return _single_output(out, what, output)
 
     channels = _channels(shape)
-    return LoadedModel(_trace(call, size, what, channels), size, "TF2 hub module", keepalive=[obj], channels=channels)
+    return LoadedModel(
+        _trace(call, size, what, channels), size, "TF2 hub module", keepalive=[obj], channels=channels, handle=handle
+    )
 
 
 def _from_signature(
@@ -316,7 +321,8 @@ def _from_signature(
 
     channels = _channels(shape)
     return LoadedModel(
-        _trace(call, size, what, channels), size, "TF2 SavedModel signature", keepalive=[obj, signature], channels=channels
+        _trace(call, size, what, channels), size, "TF2 SavedModel signature", keepalive=[obj, signature],
+        channels=channels, handle=handle,
     )
 
 
