@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from gradcam_serving import signatures as sig
 from gradcam_serving._cli_errors import errors_as_exit as _errors_as_exit
 from gradcam_serving._cli_errors import warnings_as_lines as _warnings_as_lines
 
@@ -133,7 +134,7 @@ def inspect(model: str, input_size: tuple[int, int] | None, output: str | None, 
     with _errors_as_exit(verbose), _warnings_as_lines():
         _quiet_tensorflow(verbose)
         from gradcam_serving.exporter import inspect_model
-        from gradcam_serving.exporter._export import read_export_methods
+        from gradcam_serving.exporter import read_export_methods
 
         methods = read_export_methods(model)
         if methods is not None:
@@ -193,7 +194,7 @@ def _note(candidate: Any) -> str:
 @_model_options
 @click.option(
     "--scores",
-    type=click.Choice(["auto", "logits", "probabilities", "sigmoid"]),
+    type=click.Choice(sig.SCORE_MODES),
     default="auto",
     show_default=True,
     help="What the model outputs; auto treats a final softmax as probabilities, a final sigmoid as "
@@ -262,7 +263,7 @@ def _serving_version(ctx: click.Context, param: click.Parameter, value: str | No
     if value is None:
         return None
     _quiet_tensorflow()
-    from gradcam_serving.exporter._compat import op_registry
+    from gradcam_serving.exporter import op_registry
 
     try:
         op_registry(value)
@@ -301,7 +302,7 @@ def validate(
     passed = report.passed
     if sanity and passed:
         with _errors_as_exit():
-            from gradcam_serving.evaluate._cli import run_sanity
+            from gradcam_serving.evaluate import run_sanity
 
             sane = run_sanity(export_dir, sanity_images, threshold)
         click.echo(f"  [{'PASS' if sane else 'FAIL'}] sanity: maps {'change' if sane else 'barely change'} "
@@ -331,7 +332,7 @@ def evaluate(exports: tuple[str, ...], images: str, **options: Any) -> None:
     with _errors_as_exit(), _warnings_as_lines():
         if exports or options["server"] is None:
             _quiet_tensorflow()
-        from gradcam_serving.evaluate._cli import run_evaluate
+        from gradcam_serving.evaluate import run_evaluate
 
         run_evaluate(exports, images, **options)
 

@@ -26,6 +26,7 @@ from ._metrics import (
     perturbation_curve_inputs,
     pointing_game_hits,
 )
+from ._cli import run_evaluate, run_sanity
 from ._report import print_sanity, print_table, write_json, write_report
 from ._runner import EvaluationReport, ImageScores, MapFunction, MethodScores, evaluate, random_map
 from ._sanity import DEFAULT_THRESHOLD, SanityReport, rank_correlation, sanity_check, similarity_per_step, ssim
@@ -56,6 +57,8 @@ __all__ = [
     "print_table",
     "random_map",
     "rank_correlation",
+    "run_evaluate",
+    "run_sanity",
     "sanity_check",
     "samples_from_arrays",
     "similarity_per_step",

@@ -27,11 +27,9 @@ from tensorflow.python.framework import convert_to_constants
 from gradcam_serving.errors import GradcamServingWarning, LayerNotFoundError, UnsupportedModelError
 
 from ._loaders import LoadedModel
-from ._tail import import_tail, node_name, tail_graph_def
+from ._tail import node_name
 
-# import_tail and tail_graph_def live in ``_tail``; re-exported for ``_signatures``, which imports them from here.
-__all__ = ["Candidate", "ModelGraph", "REFUSED_OPS", "bind_capture", "check_refused_ops", "import_tail",
-           "tail_graph_def", "trace_model_graph"]
+__all__ = ["Candidate", "ModelGraph", "REFUSED_OPS", "bind_capture", "check_refused_ops", "trace_model_graph"]
 
 REFUSED_OPS: dict[str, str] = {
     "PyFunc": "wraps Python code, and TF Serving is C++",

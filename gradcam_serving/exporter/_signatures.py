@@ -33,7 +33,8 @@ from gradcam_serving.errors import UnsupportedModelError
 
 from ._cam import CamInputs, Method, finish, get_method, parse_methods
 from ._encoded import DEFAULT_MAX_PIXELS, colormap_table, decode_images, overlay_pngs
-from ._graph import Candidate, ModelGraph, bind_capture, import_tail, tail_graph_def
+from ._graph import Candidate, ModelGraph, bind_capture
+from ._tail import import_tail, tail_graph_def
 
 __all__ = ["GradcamModule", "Preprocessing", "ScoreMode"]
 

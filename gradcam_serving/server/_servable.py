@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from gradcam_serving import signatures as sig
-from gradcam_serving.server._errors import ServingError, from_tf_error, from_undecodable
+from gradcam_serving.server._errors import InvalidArgument, ServingError, from_tf_error, from_undecodable
 
 __all__ = ["Servable", "SessionSettings", "load_servable"]
 
@@ -93,6 +93,10 @@ class Servable:
             return self._export.run_tensors(feeds, fetches, timeout_ms=timeout_ms)
         except tf.errors.OpError as exc:
             raise from_tf_error(exc) from exc
+        except ValueError as exc:
+            # Python's Session checks a feed's shape against the placeholder's before running; TF Serving's
+            # C++ Session does not, and the op that reads the input answers INVALID_ARGUMENT instead.
+            raise InvalidArgument(str(exc)) from exc
         except UnicodeDecodeError as exc:
             # TF's wrapper could not turn a non-UTF-8 status message into str; its code is lost with it.
             raise from_undecodable(exc) from exc

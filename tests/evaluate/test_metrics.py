@@ -21,7 +21,8 @@ def test_all_is_pinned_and_every_name_resolves() -> None:
         "DEFAULT_THRESHOLD", "PLAIN_EXPLAIN_METHOD", "EvaluationReport", "ImageScores", "MapFunction", "MethodScores",
         "Sample", "SanityReport", "adcc", "auc", "average_drop", "blur", "coherency", "complexity", "evaluate",
         "explain_methods", "increase_in_confidence", "load_samples", "masked_by_map", "perturbation_curve_inputs",
-        "pointing_game_hits", "print_sanity", "print_table", "random_map", "rank_correlation", "sanity_check",
+        "pointing_game_hits", "print_sanity", "print_table", "random_map", "rank_correlation", "run_evaluate",
+        "run_sanity", "sanity_check",
         "samples_from_arrays", "similarity_per_step", "ssim", "write_json", "write_report",
     ]
     assert all(hasattr(ev, name) for name in ev.__all__)

@@ -102,7 +102,7 @@ def test_explain_with_a_method_and_with_top_k(served, pngs, tmp_path):
     assert code == 0, stderr
     lines = stdout.strip().splitlines()
     assert [line.split("\t")[1] for line in lines] == ["rank=1", "rank=2"]
-    assert all(line.endswith(f"overlay={tmp_path / f'{path.stem}_top{rank}.png'}") for rank, line in enumerate(lines, 1))
+    assert all(line.endswith(f"overlay={tmp_path / f'{path.stem}_gradcam_top{rank}.png'}") for rank, line in enumerate(lines, 1))
     code, _, stderr = _run("explain", "--server", served.target, "--model", MODEL, "--method", "eigencam",
                            "--out", str(tmp_path), str(path))
     assert code == 1

@@ -187,6 +187,12 @@ def test_predict_errors_match_tf_serving(srv, request_, code, message):
     assert _err(srv.predict, request_) == (code, message)
 
 
+def test_input_of_the_wrong_rank_is_invalid_argument_not_internal(srv):
+    """A fixed-rank input fed another rank: TF Serving's op answers INVALID_ARGUMENT, so must we."""
+    code, details = _err(srv.predict, _with_inputs(sig.PREDICT, images=np.zeros((1, 3), np.uint8)))
+    assert code == INVALID and "shape (1, 3)" in details, details
+
+
 def test_check_order_signature_before_inputs(srv):
     request = _with_inputs("nope", image=IMG)
     assert _err(srv.predict, request)[0] == grpc.StatusCode.FAILED_PRECONDITION
