@@ -443,11 +443,11 @@ def _default_method_label(client: Any) -> str:
     ``--methods`` at export): a single method is named, several give ``default``. Exports made
     before ``explain_<method>`` existed compute Grad-CAM.
     """
-    from gradcam_serving.signatures import DEFAULT_METHOD, exported_methods
+    from gradcam_serving.signatures import DEFAULT_EXPORT_METHOD, exported_methods
 
     methods = exported_methods(client.metadata().signatures)
     if not methods:
-        return DEFAULT_METHOD
+        return DEFAULT_EXPORT_METHOD
     return methods[0] if len(methods) == 1 else "default"
 
 

@@ -234,7 +234,11 @@ def test_ssl_config_message_is_tf_servings():
 # -- load retries run outside the sync lock -----------------------------------------------------------
 
 
-class _FakeSession:
+class _FakeExport:
+    """Stands in for runtime.ExportSession: what a Servable needs to be made and closed."""
+
+    signature_defs: dict = {}
+
     def close(self) -> None:
         pass
 
@@ -252,7 +256,7 @@ def test_reload_of_a_broken_new_model_answers_after_its_retries(tmp_path: Path):
         if name == "bad":
             attempts["bad"] += 1
             raise ServingError("cannot load", code=Code.DATA_LOSS)
-        return Servable(name, version, path, _FakeSession(), {})
+        return Servable(name, version, path, _FakeExport())
 
     manager = ModelManager(loader, poll_wait_seconds=0, max_num_load_retries=3, load_retry_interval_seconds=0.1)
     manager.start(_configs(tmp_path, "good"))
@@ -275,7 +279,7 @@ def test_an_existing_models_retries_do_not_block_polls_reload_or_stop(tmp_path: 
     def loader(name: str, version: int, path: str) -> Servable:
         if (name, version) == ("bad", 2):
             raise ServingError("cannot load", code=Code.DATA_LOSS)
-        return Servable(name, version, path, _FakeSession(), {})
+        return Servable(name, version, path, _FakeExport())
 
     manager = ModelManager(loader, poll_wait_seconds=0, max_num_load_retries=50, load_retry_interval_seconds=3600)
     manager.start(_configs(tmp_path, "good", "bad"))
@@ -300,7 +304,7 @@ def test_a_retry_that_succeeds_serves_and_unloads_the_old_version(tmp_path: Path
         if failures_left.get(version, 0) > 0:
             failures_left[version] -= 1
             raise ServingError("not yet", code=Code.DATA_LOSS)
-        return Servable(name, version, path, _FakeSession(), {})
+        return Servable(name, version, path, _FakeExport())
 
     manager = ModelManager(loader, poll_wait_seconds=0, max_num_load_retries=5, load_retry_interval_seconds=0.05)
     manager.start((ModelConfig("m", str(tmp_path / "m")),))
