@@ -4,7 +4,10 @@
 failure raises, as TF Serving refuses to start) and binds the gRPC port and,
 with ``rest_api_port``, the REST port; ``start()`` begins serving both,
 ``wait()`` blocks, ``stop(grace)`` stops accepting requests on both, lets
-in-flight ones finish within ``grace`` seconds, then unloads.
+in-flight ones finish within ``grace`` seconds, then unloads. Unloading runs on
+its own thread, so ``stop(..., unload_timeout=T)`` can give up on it: it waits
+for a version that is loading or warming up, and a ``Session.run`` cannot be
+interrupted.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class ModelServer:
         self.rest_port: int | None = self._rest.port if self._rest is not None else None
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
+        self._unloader: threading.Thread | None = None
+        self._unload_error: BaseException | None = None
         self._config_thread: threading.Thread | None = None
 
     @property
@@ -114,24 +119,51 @@ class ModelServer:
         """Block until :meth:`stop` finished; True if it did within ``timeout``."""
         return self._stopped.wait(timeout)
 
-    def stop(self, grace: float | None = None) -> None:
+    def stop(self, grace: float | None = None, *, unload_timeout: float | None = None) -> bool:
         """Refuse new RPCs, let in-flight ones finish for ``grace`` seconds, then unload.
+
+        Unloading waits for a version that is still loading or warming up, which
+        can take minutes; ``unload_timeout`` bounds that wait so that the caller
+        can exit the process without it.
 
         Args:
             grace: seconds; ``None`` uses ``options.grace_period_seconds``.
+            unload_timeout: seconds to wait for the unload; ``None`` waits until it is done.
+
+        Returns:
+            True once everything is unloaded; False when ``unload_timeout`` passed first
+            (the unload goes on in the background and :meth:`wait` still waits for it).
         """
         with self._stop_lock:
-            if self._stopped.is_set():
-                return
-            grace = self.options.grace_period_seconds if grace is None else grace
-            self._health.enter_graceful_shutdown()
-            grpc_stopped = self._grpc.stop(grace)
-            if self._rest is not None:
-                self._rest.stop(grace)
-            grpc_stopped.wait()
+            if self._unloader is None:
+                self._drain(self.options.grace_period_seconds if grace is None else grace)
+                self._unloader = threading.Thread(target=self._unload, name="unload", daemon=True)
+                self._unloader.start()
+        self._unloader.join(unload_timeout)
+        if self._unloader.is_alive():
+            _log.warning("Unloading did not finish within %s s: a model version is still loading or warming up",
+                         unload_timeout)
+            return False
+        if self._unload_error is not None:
+            raise self._unload_error
+        return True
+
+    def _drain(self, grace: float) -> None:
+        """Stop accepting on both ports and wait up to ``grace`` seconds for in-flight requests."""
+        self._health.enter_graceful_shutdown()
+        grpc_stopped = self._grpc.stop(grace)
+        if self._rest is not None:
+            self._rest.stop(grace)
+        grpc_stopped.wait()
+
+    def _unload(self) -> None:
+        try:
             self.core.stop()
-            self._stopped.set()
-            _log.info("Server stopped")
+        except BaseException as exc:  # noqa: BLE001 - raised again by stop() in the caller's thread
+            self._unload_error = exc
+            return
+        self._stopped.set()
+        _log.info("Server stopped")
 
     def _poll_config(self) -> None:
         last = self.options.models
