@@ -84,44 +84,23 @@ def _session_config(name: str):
     return text_format.Parse(CONFIGS[name], config_pb2.ConfigProto())
 
 
-def _warmup_records(export_dir: str) -> list[tuple[str, dict]]:
-    import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
-
-    from gradcam_serving.signatures import WARMUP_FILE
-
-    records = []
-    for raw in tf.data.TFRecordDataset(os.path.join(export_dir, WARMUP_FILE)).as_numpy_iterator():
-        request = prediction_log_pb2.PredictionLog.FromString(raw).predict_log.request
-        inputs = {alias: tf.make_ndarray(tensor) for alias, tensor in request.inputs.items()}
-        records.append((request.model_spec.signature_name or "serving_default", inputs))
-    return records
-
-
 def child_session(export_dir: str, config_name: str) -> dict:
     """Load TF Serving's way with one Session config; time the load and two runs of every record."""
-    import tensorflow as tf
+    from gradcam_serving.runtime import ExportSession, read_warmup_requests
 
-    records = _warmup_records(export_dir)
+    records = list(read_warmup_requests(export_dir))
     started = time.perf_counter()
-    graph = tf.Graph()
-    session = tf.compat.v1.Session(graph=graph, config=_session_config(config_name))
-    with graph.as_default():
-        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
+    export = ExportSession(export_dir, config=_session_config(config_name))
     load = time.perf_counter() - started
-    calls = []
-    for name, inputs in records:
-        signature = meta_graph.signature_def[name]
-        feeds = {signature.inputs[alias].name: value for alias, value in inputs.items()}
-        calls.append((name, [info.name for info in signature.outputs.values()], feeds))
-    runs: dict[str, list[float]] = {name: [] for name, _, _ in calls}
+    runs: dict[str, list[float]] = {name: [] for name, _ in records}
     for _ in range(2):
-        for name, fetches, feeds in calls:
+        for name, inputs in records:
             started = time.perf_counter()
-            session.run(fetches, feed_dict=feeds)
+            export.run(name, inputs)
             runs[name].append(time.perf_counter() - started)
-    session.close()
-    return {"load": load, "runs": runs, "functions": len(meta_graph.graph_def.library.function)}
+    functions = len(export.meta_graph.graph_def.library.function)
+    export.close()
+    return {"load": load, "runs": runs, "functions": functions}
 
 
 # -- measures run from the parent ------------------------------------------------------------------
