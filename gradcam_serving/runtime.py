@@ -33,6 +33,7 @@ from google.protobuf import message, text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from gradcam_serving import signatures as sig
+from gradcam_serving.signatures import MAX_WARMUP_RECORDS
 
 __all__ = [
     "DEFAULT_TAGS",
@@ -48,9 +49,6 @@ __all__ = [
 
 DEFAULT_TAGS: tuple[str, ...] = (sig.SERVE_TAG,)
 """TF Serving's default ``--saved_model_tags``."""
-
-MAX_WARMUP_RECORDS = 1000
-"""TF Serving's ``kMaxNumRecords`` for ``assets.extra/tf_serving_warmup_requests``."""
 
 _loads = 0
 _loads_lock = threading.Lock()

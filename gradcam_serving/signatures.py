@@ -24,6 +24,7 @@ __all__ = [
     "HEAD_PREDICT",
     "HEAD_TOPK",
     "K",
+    "MAX_WARMUP_RECORDS",
     "METADATA_FILE",
     "METHODS",
     "SCORE_MODES",
@@ -101,6 +102,8 @@ SERVE_TAG = "serve"
 """The MetaGraph tag TF Serving loads."""
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 """Warmup records inside a version folder, relative to it (TF Serving's fixed location)."""
+MAX_WARMUP_RECORDS = 1000
+"""TF Serving's ``kMaxNumRecords``: the most warmup records a version may hold."""
 METADATA_FILE = "assets.extra/gradcam_serving.json"
 """What the export says about itself (methods, labels, input size, pixel limit); TF Serving ignores it."""
 SIGNATURE_DEF = "signature_def"

@@ -24,6 +24,9 @@ PLAIN_EXPLAIN_METHOD = "default"
 """The name evaluate reports for the plain ``explain`` signature of an export that has no ``explain_<method>``."""
 
 
+_EXPLAIN_INPUTS = set(sig.signature_table(())[sig.EXPLAIN].inputs)
+
+
 def explain_methods(signatures: Mapping[str, tuple[set[str], set[str]]]) -> dict[str, str]:
     """``{method: signature}`` from ``{signature: (inputs, outputs)}``.
 
@@ -33,7 +36,7 @@ def explain_methods(signatures: Mapping[str, tuple[set[str], set[str]]]) -> dict
     """
     def follows_contract(name: str) -> bool:
         inputs, outputs = signatures[name]
-        return inputs == {sig.IMAGES, sig.CLASS_INDEX} and sig.HEATMAP in outputs
+        return inputs == _EXPLAIN_INPUTS and sig.HEATMAP in outputs
 
     methods = {
         method: sig.explain_signature(method)

@@ -16,11 +16,9 @@ import os
 from collections.abc import Callable
 
 from gradcam_serving.server._errors import DataLoss, InvalidArgument, Unimplemented, from_tf_error
-from gradcam_serving.signatures import WARMUP_FILE
+from gradcam_serving.signatures import MAX_WARMUP_RECORDS, WARMUP_FILE
 
 __all__ = ["MAX_WARMUP_RECORDS", "WARMUP_FILE", "run_warmup"]
-
-MAX_WARMUP_RECORDS = 1000
 
 _log = logging.getLogger("gradcam_serving.server")
 
