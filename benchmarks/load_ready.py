@@ -49,6 +49,7 @@ CONFIGS = {
     "tf_serving": "",
     "place_pruned_graph": "graph_options { place_pruned_graph: true }\n",
     "no_tfg": "graph_options { rewrite_options { disable_tfg_optimizer: true } }\n",
+    "pruned_no_grappler": "graph_options { place_pruned_graph: true rewrite_options { disable_meta_optimizer: true } }\n",
 }
 MODEL_NAME = "mobilenet_v2"
 SIZE = 224

@@ -10,6 +10,16 @@ variable", tensorflow#72963), so the export gate, ``validate``, the local
 server, ``evaluate``, the batch jobs and the benchmarks all run exports through
 :class:`ExportSession` and nothing else.
 
+Two Session options matter for how fast an export becomes useful, and neither
+changes an answer. TF Serving's default Session places the whole graph and
+optimises each new fetch set against it; ``place_pruned_graph`` places only
+what a signature runs, which cuts the load and the first run of every signature
+(``benchmarks/load_ready.py``). And each signature's first run spends seconds in
+single-threaded graph optimisation, so :meth:`ExportSession.run_each` runs
+several at once. The project's own tools (the gate, ``validate``, ``evaluate``,
+batch jobs, the web page) use both; the local server uses TF Serving's Session
+options, read from ``--tensorflow_session_config_file`` as TF Serving reads them.
+
 Errors are TensorFlow's own (``tf.errors.OpError`` subclasses with their codes,
 for example ``NotFoundError`` for a missing ``saved_model.pb`` or a tag set that
 matches no MetaGraph, ``DataLossError`` for an unreadable one); each caller maps
@@ -22,7 +32,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +55,9 @@ __all__ = [
     "matches_tags",
     "read_saved_model",
     "read_warmup_requests",
+    "first_run_threads",
     "session_config",
+    "tool_session_config",
 ]
 
 DEFAULT_TAGS: tuple[str, ...] = (sig.SERVE_TAG,)
@@ -186,12 +199,44 @@ class ExportMetadata:
         return cls(methods=methods, default_method=None, topk=sig.EXPLAIN_TOPK in set(signature_names))
 
 
-def session_config(intra_op_parallelism: int = 0, inter_op_parallelism: int = 0) -> tf.compat.v1.ConfigProto:
-    """The Session options every export runs with (0 lets TensorFlow choose the thread counts)."""
-    return tf.compat.v1.ConfigProto(
-        intra_op_parallelism_threads=intra_op_parallelism,
-        inter_op_parallelism_threads=inter_op_parallelism,
-    )
+def session_config(
+    intra_op_parallelism: int = 0,
+    inter_op_parallelism: int = 0,
+    *,
+    base: tf.compat.v1.ConfigProto | None = None,
+    place_pruned_graph: bool = False,
+) -> tf.compat.v1.ConfigProto:
+    """Session options built as ``tensorflow_model_server`` builds them.
+
+    Args:
+        intra_op_parallelism / inter_op_parallelism: thread counts; a count above 0 overrides ``base``'s,
+            as TF Serving's ``--tensorflow_*_parallelism`` flags override the session config file.
+        base: the ``ConfigProto`` of ``--tensorflow_session_config_file``; TF Serving's default is empty.
+        place_pruned_graph: place only the nodes a run needs (``GraphOptions.place_pruned_graph``).
+    """
+    config = tf.compat.v1.ConfigProto()
+    if base is not None:
+        config.CopyFrom(base)
+    if intra_op_parallelism > 0:
+        config.intra_op_parallelism_threads = intra_op_parallelism
+    if inter_op_parallelism > 0:
+        config.inter_op_parallelism_threads = inter_op_parallelism
+    if place_pruned_graph:
+        config.graph_options.place_pruned_graph = True
+    return config
+
+
+def tool_session_config() -> tf.compat.v1.ConfigProto:
+    """The Session options of the project's own tools: TF Serving's, with ``place_pruned_graph``.
+
+    Answers are the same; what changes is how long the load and each signature's first run take.
+    """
+    return session_config(place_pruned_graph=True)
+
+
+def first_run_threads() -> int:
+    """How many signatures :meth:`ExportSession.run_each` runs at once: one per core this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 class ExportSession:
@@ -205,7 +250,8 @@ class ExportSession:
     Args:
         path: the version folder (``BASE/NAME/VERSION``).
         tags: the MetaGraph tag set to load; TF Serving's default is ``{"serve"}``.
-        config: Session options; :func:`session_config` by default.
+        config: Session options; :func:`tool_session_config` by default. The server passes
+            TF Serving's own (:func:`session_config`).
         finalize: freeze the graph after loading, as serving does; ``False`` lets a caller add ops
             (the randomisation test of ``evaluate`` assigns new weights).
 
@@ -226,7 +272,9 @@ class ExportSession:
         self.tags = tuple(tags)
         _check_tags(read_saved_model(self.path), self.tags)
         self.graph = tf.Graph()
-        self._session = tf.compat.v1.Session(graph=self.graph, config=config or session_config())
+        self.config: tf.compat.v1.ConfigProto = config or tool_session_config()
+        """The Session options this export runs with."""
+        self._session = tf.compat.v1.Session(graph=self.graph, config=self.config)
         try:
             with self.graph.as_default():
                 self.meta_graph: meta_graph_pb2.MetaGraphDef = tf.compat.v1.saved_model.loader.load(
@@ -296,6 +344,31 @@ class ExportSession:
         """One ``Session.run`` by tensor names (``serving_default_images:0``), as TF Serving's Predict does."""
         options = tf.compat.v1.RunOptions(timeout_in_ms=max(0, int(timeout_ms)))
         return list(self._session.run(list(fetches), feed_dict=dict(feeds), options=options))
+
+    def run_each(
+        self,
+        requests: Sequence[tuple[str, Mapping[str, Any]]],
+        *,
+        run: Callable[[str, Mapping[str, Any]], dict[str, np.ndarray]] | None = None,
+        threads: int | None = None,
+    ) -> list[dict[str, np.ndarray]]:
+        """Run each ``(signature, inputs)`` on a few threads; the answers come back in request order.
+
+        A signature's first run is mostly single-threaded graph optimisation, so an export
+        with many signatures gets through its first runs faster side by side.
+
+        Args:
+            requests: ``(signature, inputs)`` pairs.
+            run: what runs one pair; :meth:`run` by default (the gate passes its error-mapping wrapper).
+            threads: at most this many at once; :func:`first_run_threads` by default.
+
+        Raises:
+            The first request's error, in request order.
+        """
+        runner = run or self.run
+        workers = max(1, min(len(requests), threads or first_run_threads()))
+        with ThreadPoolExecutor(workers, thread_name_prefix="first-run") as pool:
+            return list(pool.map(lambda request: runner(*request), requests))
 
     def warmup_requests(self) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
         """The export's warmup records as ``(signature, inputs)``; none if it has no warmup file."""

@@ -114,3 +114,38 @@ def test_metadata_round_trips_and_names_the_table():
     assert sig.EXPLAIN_TOPK not in table and table[sig.EXPLAIN].method == "layercam"
     assert table[sig.EXPLAIN_BYTES].inputs == (sig.IMAGE_BYTES, sig.CLASS_INDEX)
     assert sig.OVERLAY_PNG in table[sig.explain_signature("gradcam", encoded=True)].outputs
+
+
+def test_session_config_applies_thread_flags_over_the_file_as_tf_serving_does():
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import config_pb2
+
+    from gradcam_serving import runtime
+
+    base = text_format.Parse("intra_op_parallelism_threads: 3 inter_op_parallelism_threads: 5 "
+                             "gpu_options { allow_growth: true }", config_pb2.ConfigProto())
+    kept = runtime.session_config(base=base)
+    assert (kept.intra_op_parallelism_threads, kept.inter_op_parallelism_threads) == (3, 5)
+    overridden = runtime.session_config(2, 0, base=base)
+    assert (overridden.intra_op_parallelism_threads, overridden.inter_op_parallelism_threads) == (2, 5)
+    assert overridden.gpu_options.allow_growth and not overridden.graph_options.place_pruned_graph
+    assert base.intra_op_parallelism_threads == 3, "the caller's ConfigProto must not change"
+    assert runtime.session_config() == config_pb2.ConfigProto(), "TF Serving's default is the empty ConfigProto"
+    assert runtime.tool_session_config().graph_options.place_pruned_graph
+
+
+def test_run_each_answers_in_request_order_and_raises_the_first_error(plain_saved_model):
+    import tensorflow as tf
+
+    from gradcam_serving import runtime
+
+    requests = [("serving_default", {"x": np.full(n, float(n), np.float32)}) for n in range(1, 7)]
+    with runtime.ExportSession(plain_saved_model / "1") as export:
+        answers = export.run_each(requests, threads=3)
+        assert [a["y"].tolist() for a in answers] == [[2.0 * n] * n for n in range(1, 7)]
+        seen = []
+        export.run_each(requests[:2], run=lambda name, inputs: seen.append(len(inputs["x"])) or {}, threads=1)
+        assert seen == [1, 2]
+        bad = [requests[0], ("serving_default", {"x": np.zeros((2, 2), np.float32)}), requests[1]]
+        with pytest.raises((tf.errors.InvalidArgumentError, ValueError)):
+            export.run_each(bad, threads=2)

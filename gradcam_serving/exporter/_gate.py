@@ -35,7 +35,8 @@ def run_like_tf_serving(export_dir: str | Path, requests: Mapping[str, Arrays]) 
     """
     with open_export(export_dir) as export:
         check_refused_ops(export.meta_graph.graph_def)
-        return {name: run_checked(export, name, inputs) for name, inputs in requests.items()}
+        answers = export.run_each(list(requests.items()), run=lambda name, inputs: run_checked(export, name, inputs))
+        return dict(zip(requests, answers))
 
 
 def open_export(export_dir: str | Path) -> ExportSession:

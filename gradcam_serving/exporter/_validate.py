@@ -177,7 +177,8 @@ def _check_warmup(report: ValidationReport, export: ExportSession) -> None:
         return
     try:
         records = list(export.warmup_requests())
-        answers = [(signature, inputs, run_checked(export, signature, inputs)) for signature, inputs in records]
+        outputs = export.run_each(records, run=lambda name, inputs: run_checked(export, name, inputs))
+        answers = [(name, inputs, answer) for (name, inputs), answer in zip(records, outputs)]
     except (GradcamServingError, ValueError, tf.errors.OpError) as exc:
         report.add("warmup records", False, str(exc).splitlines()[0])
         return

@@ -56,6 +56,7 @@ class ServingCore:
             tags=options.saved_model_tags,
             intra_op_parallelism=options.intra_op_parallelism,
             inter_op_parallelism=options.inter_op_parallelism,
+            config_text=options.session_config_text,
         )
         self._scheduler = BatchScheduler(options.batching, self.metrics) if options.batching else None
         self._runner: Runner = self._scheduler if self._scheduler is not None else direct_runner

@@ -78,7 +78,9 @@ def build_parser(prog: str = "tensorflow_model_server") -> argparse.ArgumentPars
     add("--per_process_gpu_memory_fraction", type=float, default=0.0,
         help="GPU memory share (checked, then ignored: this local server runs on the CPU)")
     add("--tensorflow_session_config_file", default="",
-        help="text-format tensorflow.ConfigProto (checked; its GPU options are ignored on the CPU)")
+        help="text-format tensorflow.ConfigProto every Session is built from, as TF Serving does; the thread "
+             "flags override its thread counts (GPU options are ignored on the CPU). "
+             "'graph_options { place_pruned_graph: true }' cuts load and warmup time")
     add("--grace_period_seconds", type=float, default=10.0, help="SIGTERM drain time for in-flight RPCs")
     add("--grpc_channel_arguments", default="",
         help="comma-separated gRPC server arguments key=value, e.g. grpc.max_receive_message_length=4194304 "
@@ -131,28 +133,32 @@ def _rest_port(port: int, rest_api_port: int) -> int | None:
     return rest_api_port
 
 
-def _check_gpu_flags(args: argparse.Namespace) -> None:
-    """Accept the GPU flags a production command line carries, so one command works with either binary.
+def _read_session_config(args: argparse.Namespace) -> str:
+    """Check the GPU flags and read ``--tensorflow_session_config_file``; returns its text ("" if none).
 
-    They are validated as TF Serving would, then ignored: the local server has no GPU.
+    The file's ConfigProto builds every Session, as in TF Serving. The GPU parts of a production
+    command line are validated as TF Serving would, then ignored: the local server has no GPU.
     """
     if not 0.0 <= args.per_process_gpu_memory_fraction <= 1.0:
         raise FlagError(f"argument --per_process_gpu_memory_fraction: must be in [0, 1], "
                         f"got {args.per_process_gpu_memory_fraction}")
+    text, config = "", None
     if args.tensorflow_session_config_file:
         from google.protobuf import text_format
         from tensorflow.core.protobuf import config_pb2
 
         try:
             with open(args.tensorflow_session_config_file, encoding="utf-8") as handle:
-                text_format.Parse(handle.read(), config_pb2.ConfigProto())
+                text = handle.read()
+            config = text_format.Parse(text, config_pb2.ConfigProto())
         except (OSError, text_format.ParseError) as exc:
             raise InvalidArgument(
                 f"Error parsing text-format tensorflow.ConfigProto from {args.tensorflow_session_config_file}: {exc}"
             ) from exc
-    if args.per_process_gpu_memory_fraction or args.tensorflow_session_config_file:
+    if args.per_process_gpu_memory_fraction or (config is not None and config.HasField("gpu_options")):
         logging.getLogger("gradcam_serving.server").info(
             "GPU memory settings accepted and ignored: this local server runs on the CPU")
+    return text
 
 
 def parse_flags(argv: Sequence[str] | None) -> ServerOptions:
@@ -176,7 +182,7 @@ def parse_flags(argv: Sequence[str] | None) -> ServerOptions:
     for name in ("port", "rest_api_port"):
         if getattr(args, name) > 65535:
             raise FlagError(f"argument --{name}: invalid value {getattr(args, name)}")
-    _check_gpu_flags(args)
+    session_config_text = _read_session_config(args)
     channel_arguments = parse_channel_arguments(args.grpc_channel_arguments)
     ssl_config = read_ssl_config(args.ssl_config_file) if args.ssl_config_file else None
     tags = tuple(t.strip() for t in args.saved_model_tags.split(",") if t.strip())
@@ -219,6 +225,7 @@ def parse_flags(argv: Sequence[str] | None) -> ServerOptions:
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
         intra_op_parallelism=args.tensorflow_intra_op_parallelism,
         inter_op_parallelism=args.tensorflow_inter_op_parallelism,
+        session_config_text=session_config_text,
         grace_period_seconds=args.grace_period_seconds,
         grpc_channel_arguments=channel_arguments,
         ssl_config=ssl_config,

@@ -146,6 +146,7 @@ class ServerOptions:
         max_num_load_retries / load_retry_interval_seconds: retry failed loads like TF.
         allow_version_labels_for_unavailable_models: skip the label availability check.
         intra_op_parallelism / inter_op_parallelism: session thread pools (0 = TF's choice).
+        session_config_text: the text ConfigProto of ``--tensorflow_session_config_file`` ("" = TF's default).
         grace_period_seconds: how long ``stop`` lets in-flight RPCs finish.
         grpc_channel_arguments: ``--grpc_channel_arguments`` as ``(key, int or str)`` pairs, applied
             after TF Serving's defaults (2**31-1 bytes each way), so they can override them.
@@ -173,6 +174,7 @@ class ServerOptions:
     allow_version_labels_for_unavailable_models: bool = False
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
+    session_config_text: str = ""
     grace_period_seconds: float = 10.0
     grpc_channel_arguments: tuple[ChannelArgument, ...] = ()
     ssl_config: SslConfig | None = None

@@ -31,11 +31,13 @@ class SessionSettings:
     Attributes:
         tags: the MetaGraph tag set to load (TF Serving default ``{"serve"}``).
         intra_op_parallelism / inter_op_parallelism: 0 lets TensorFlow choose.
+        config_text: ``--tensorflow_session_config_file``'s text ConfigProto; "" is TF Serving's default.
     """
 
     tags: tuple[str, ...] = (sig.SERVE_TAG,)
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
+    config_text: str = ""
 
 
 class Servable:
@@ -48,6 +50,7 @@ class Servable:
         name: model name. version: numeric version. path: the version folder.
         signature_defs: every SignatureDef of the MetaGraph, by key, including
             ``__saved_model_init_op`` (GetModelMetadata returns all of them).
+        session_config: the ConfigProto its Session was built with.
     """
 
     def __init__(self, name: str, version: int, path: str, export: Any) -> None:
@@ -55,6 +58,7 @@ class Servable:
         self.version = version
         self.path = path
         self.signature_defs = export.signature_defs
+        self.session_config = export.config
         self._export = export
         self._users = 0
         self._closed = False
@@ -118,9 +122,12 @@ def load_servable(name: str, version: int, path: str, settings: SessionSettings)
     """
     import tensorflow as tf
 
+    from google.protobuf import text_format
+
     from gradcam_serving.runtime import ExportSession, session_config
 
-    config = session_config(settings.intra_op_parallelism, settings.inter_op_parallelism)
+    base = text_format.Parse(settings.config_text, tf.compat.v1.ConfigProto())
+    config = session_config(settings.intra_op_parallelism, settings.inter_op_parallelism, base=base)
     try:
         export = ExportSession(path, tags=settings.tags, config=config)
     except tf.errors.OpError as exc:

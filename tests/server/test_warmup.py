@@ -76,3 +76,28 @@ def test_more_than_1000_records_fail_the_load(template, tmp_path):
     base = _model_with_warmup(template, tmp_path, "many", requests=[request] * 1001)
     path = os.path.join(base, "1", "assets.extra", "tf_serving_warmup_requests")
     _expect(base, f"INVALID_ARGUMENT: Number of warmup records exceeds the maximum (1000) at {path}")
+
+
+def test_the_session_config_file_builds_the_sessions_and_thread_flags_override_it(template, tmp_path):
+    """As in TF Serving: --tensorflow_session_config_file is every Session's ConfigProto; the thread flags win."""
+    from gradcam_serving.server import parse_flags
+    from gradcam_serving.server._servable import SessionSettings, load_servable
+
+    config_file = tmp_path / "session_config.pbtxt"
+    config_file.write_text("graph_options { place_pruned_graph: true }\nintra_op_parallelism_threads: 3\n"
+                           "inter_op_parallelism_threads: 4\n")
+    options = parse_flags([f"--model_base_path={tmp_path}", f"--tensorflow_session_config_file={config_file}",
+                           "--tensorflow_intra_op_parallelism=1"])
+    settings = SessionSettings(intra_op_parallelism=options.intra_op_parallelism,
+                               inter_op_parallelism=options.inter_op_parallelism,
+                               config_text=options.session_config_text)
+    servable = load_servable("clf", 1, template, settings)
+    try:
+        config = servable.session_config
+        assert config.graph_options.place_pruned_graph
+        assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (1, 4)
+        default = load_servable("clf", 1, template, SessionSettings())
+        assert not default.session_config.graph_options.place_pruned_graph, "TF Serving's default has no pruning"
+        default.close()
+    finally:
+        servable.close()
