@@ -38,11 +38,23 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{shown}:{port}/"
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is logged (it may be replaced after start)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def _log_lines() -> None:
     """The view's failures as one plain line each on stderr (its logger), uvicorn's own at warning level."""
     logger = logging.getLogger("gradcam_serving.view")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("view: %(message)s"))
         logger.addHandler(handler)
         logger.propagate = False
