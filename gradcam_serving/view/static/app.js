@@ -358,7 +358,9 @@ function showClasses(column, json) {
 // ---------------------------------------------------------------------------------------------------------------
 // Talking to the server
 
-class RequestError extends Error {}
+class RequestError extends Error {
+  constructor(message, status = 0) { super(message); this.status = status; }
+}
 
 async function postJson(url, body, signal) {
   let response;
@@ -370,7 +372,7 @@ async function postJson(url, body, signal) {
   }
   let json = null;
   try { json = await response.json(); } catch (error) { /* not JSON: said below */ }
-  if (!response.ok) throw new RequestError((json && json.error) || `the view server answered ${response.status}`);
+  if (!response.ok) throw new RequestError((json && json.error) || `the view server answered ${response.status}`, response.status);
   return json;
 }
 
@@ -434,7 +436,9 @@ async function explainOne(column, panel, generation) {
     const context = panel.canvas.getContext("2d");
     context.clearRect(0, 0, panel.canvas.width, panel.canvas.height);
     panel.canvas.setAttribute("aria-label", `${panel.method} map: not available (${error.message})`);
-    const where = state.columns.length > 1 ? `${column.model.name}: ` : "";
+    // A file the export refuses (400, 413) is refused by every column alike: said once, without a column's name.
+    const imageFault = error.status === 400 || error.status === 413;
+    const where = state.columns.length > 1 && !imageFault ? `${column.model.name}: ` : "";
     showError(`${state.image.name}: ${where}${error.message}`);
   } finally {
     if (generation === state.generation) {
@@ -517,8 +521,19 @@ async function openImage(blob, name) {
   const url = URL.createObjectURL(blob);
   state.image = {name, data, bitmap: null, url};
   state.classIndex = -1;
-  for (const column of state.columns) for (const panel of Object.values(column.panels)) panel.answer = null;
+  for (const column of state.columns) {
+    column.classesList.replaceChildren();
+    for (const panel of Object.values(column.panels)) {
+      panel.answer = null;
+      panel.canvas.getContext("2d").clearRect(0, 0, panel.canvas.width, panel.canvas.height);
+      panel.png.hidden = true;
+      panel.json.hidden = true;
+      panel.readout.textContent = "hover or focus the map to read values";
+    }
+  }
   const preview = $("#preview");
+  preview.hidden = false;
+  preview.onerror = () => { preview.hidden = true; };
   preview.src = url;
   preview.alt = `The image being explained: ${name}`;
   $("#image-name").textContent = name;
