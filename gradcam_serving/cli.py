@@ -493,6 +493,16 @@ def _register_deploy_commands() -> None:
 _register_deploy_commands()
 
 
+def _register_view_command() -> None:
+    """``view``: its module imports click only; Starlette and TensorFlow load when the command runs."""
+    from gradcam_serving.view import make_view_command
+
+    cli.add_command(make_view_command(_quiet_tensorflow))
+
+
+_register_view_command()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     try:

@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["IMAGE_SUFFIXES", "Sample", "load_samples", "samples_from_arrays"]
+__all__ = ["IMAGE_SUFFIXES", "MANIFEST_SUFFIXES", "Sample", "load_samples", "read_manifest", "samples_from_arrays"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 _BOX_COLUMNS = ("top", "left", "bottom", "right")
+MANIFEST_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,8 @@ def load_samples(source: str | os.PathLike[str], *, limit: int | None = None) ->
         # Names relative to the folder, like a manifest's rows: _sample joins them to ``base`` once.
         rows = [{"path": p.name} for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
         base = path
-    elif path.suffix.lower() == ".csv":
-        rows, base = _csv_rows(path), path.parent
-    elif path.suffix.lower() in (".jsonl", ".ndjson"):
-        rows, base = _jsonl_rows(path), path.parent
+    elif path.suffix.lower() in MANIFEST_SUFFIXES:
+        rows, base = read_manifest(path), path.parent
     else:
         raise ValueError(f"{os.fspath(source)!r} is neither a folder of images nor a .csv or .jsonl manifest")
     if limit is not None:
@@ -79,6 +78,20 @@ def load_samples(source: str | os.PathLike[str], *, limit: int | None = None) ->
     if not rows:
         raise ValueError(f"no images found in {os.fspath(source)!r} (expected {', '.join(IMAGE_SUFFIXES)} files)")
     return [_sample(row, base, f"{path.name} row {i + 1}") for i, row in enumerate(rows)]
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The rows of a ``.csv`` or ``.jsonl`` manifest, each with a ``path`` (relative to the manifest's folder).
+
+    Raises:
+        ValueError: another suffix, a CSV without a ``path`` column, or a JSONL line that is not an object with one.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        return _csv_rows(path)
+    if path.suffix.lower() in MANIFEST_SUFFIXES:
+        return _jsonl_rows(path)
+    raise ValueError(f"{os.fspath(path)!r} is not a .csv or .jsonl manifest")
 
 
 def _csv_rows(path: Path) -> list[dict[str, Any]]:

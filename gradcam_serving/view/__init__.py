@@ -1,0 +1,62 @@
+"""``gradcam-serving view``: a local web page that shows what a model looks at, for exports or a served model.
+
+Public API::
+
+    from gradcam_serving.view import create_app, open_models, running
+
+    models = open_models(["models/flowers/1", "models/flowers/2"])   # one page column each
+    with running(create_app(models), port=0) as server:
+        print(server.url)
+
+The page and its assets ship in the package (no CDN, no build step). Needs the ``[view]`` extra
+(Starlette, uvicorn); importing this package imports only click until one of the names below the
+command is used, so the CLI can register the command cheaply.
+"""
+
+from importlib import import_module as _import_module
+
+from gradcam_serving.view._cli import make_view_command
+
+__all__ = [
+    "COLORMAPS",
+    "DEFAULT_MAX_UPLOAD",
+    "Answer",
+    "ExportModel",
+    "Gallery",
+    "ServedModel",
+    "ViewError",
+    "ViewServer",
+    "create_app",
+    "make_view_command",
+    "open_models",
+    "read_gallery",
+    "readable_assert",
+    "running",
+]
+
+_LAZY = {
+    "COLORMAPS": "_app",
+    "DEFAULT_MAX_UPLOAD": "_app",
+    "create_app": "_app",
+    "Answer": "_models",
+    "ExportModel": "_models",
+    "ServedModel": "_models",
+    "open_models": "_models",
+    "Gallery": "_gallery",
+    "read_gallery": "_gallery",
+    "ViewError": "_errors",
+    "readable_assert": "_errors",
+    "ViewServer": "_serve",
+    "running": "_serve",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(_import_module(f"{__name__}.{_LAZY[name]}"), name)
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
