@@ -1,40 +1,38 @@
-"""How every command-line entry point reports a failure (one readable line on stderr, exit code 1) and our warnings.
+"""What every command-line entry point writes on stderr: one line per failure, our warnings, no TensorFlow noise.
 
-Its own module so ``gradcam_serving.cli`` and ``gradcam_serving.deploy._cli``
-(which ``cli`` imports) both use it without importing each other.
+Its own module so ``gradcam_serving.cli``, ``gradcam_serving.deploy._cli``
+(which ``cli`` imports) and later commands share it without importing each
+other.
 """
 
 from __future__ import annotations
 
-import re
+import io
+import logging
+import os
 import sys
 import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 import click
 
-__all__ = ["error_line", "errors_as_exit", "warnings_as_lines"]
+from gradcam_serving.errors import readable_error
 
-_FRAME = re.compile(r'^(File "|Traceback \(most recent call last\)|in user code:|\^+$)')
-_ERROR_PREFIX = re.compile(r"^(?:[A-Za-z_][\w.]*)?(?:Error|Exception|Warning): ")
+__all__ = ["error_line", "errors_as_exit", "quiet_tensorflow", "warnings_as_lines"]
 
+error_line = readable_error
+"""The one-line message of an exception (kept under this name for the commands' callers)."""
 
-def error_line(exc: BaseException) -> str:
-    """The message of ``exc`` in one line: the last informative line of a TF/autograph error.
-
-    Autograph re-raises errors from traced code as "in user code:", the frames,
-    then "ErrorType: message" last; TF runtime errors end with the message too.
-    Our own single-line messages are returned as they are.
-    """
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    if len(lines) == 1 or not any(_FRAME.match(line) for line in lines):
-        return lines[0]
-    informative = [line for line in lines if not _FRAME.match(line)]
-    return _ERROR_PREFIX.sub("", informative[-1]) if informative else type(exc).__name__
+_LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
+_QUIET_LEVEL = "3"  # ERROR and below hidden: TensorFlow logs nothing once absl is initialised
+# Python loggers TensorFlow and its helpers log through ("From ...: load is deprecated", "Restoring parameters").
+_NOISY_LOGGERS = ("tensorflow", "absl", "h5py")
+# Modules whose Python warnings are TensorFlow's business, not the user's (their deprecations, Keras' notes).
+_NOISY_MODULES = r"(tensorflow|tf_keras|keras|tensorflow_hub|absl|google\.protobuf|h5py|ml_dtypes)(\.|$)"
+_quiet_depth = 0
 
 
 @contextmanager
@@ -64,3 +62,108 @@ def warnings_as_lines() -> Iterator[None]:
             for item in caught:
                 if issubclass(item.category, GradcamServingWarning):
                     click.echo(f"warning: {item.message}", err=True)
+
+
+@contextmanager
+def quiet_tensorflow(verbose: bool = False) -> Iterator[None]:
+    """Keep TensorFlow's log lines out of the terminal for the whole ``with`` block; ``verbose`` keeps everything.
+
+    Wrap everything a command does that may touch TensorFlow (import, load, Grappler,
+    Session creation, MLIR passes, a serving loop), not only the import: TensorFlow's
+    C++ code writes to file descriptor 2 at any of those moments, around Python's
+    ``sys.stderr``. Three layers, because each leak has its own route:
+
+    * ``TF_CPP_MIN_LOG_LEVEL=3`` (unless the user set it) silences what TensorFlow
+      logs once absl is initialised;
+    * what is written before that, whatever the level (absl's "before
+      InitializeLog", the CUDA stub, oneDNN and CPU-feature notes), and any other
+      native write, goes to /dev/null: descriptor 2 points there while Python's
+      ``sys.stderr`` is moved to a copy of the real one, so the command's own
+      messages, progress display and log records still reach the user. A user whose
+      own level is below 3 asked for TensorFlow's lines: descriptor 2 is left alone;
+    * TensorFlow's Python loggers drop below ERROR, and TensorFlow's Python
+      warnings (deprecations) are ignored; our own warnings are untouched.
+
+    Re-entrant: a nested call changes nothing. Safe without TensorFlow installed
+    (it imports nothing).
+    """
+    global _quiet_depth
+    if verbose or _quiet_depth:
+        yield
+        return
+    os.environ.setdefault(_LOG_LEVEL_VARIABLE, _QUIET_LEVEL)
+    _quiet_depth += 1
+    try:
+        with _python_noise_muted(), _native_stderr_muted(os.environ[_LOG_LEVEL_VARIABLE].strip() == _QUIET_LEVEL):
+            yield
+    finally:
+        _quiet_depth -= 1
+
+
+@contextmanager
+def _python_noise_muted() -> Iterator[None]:
+    """TensorFlow's Python loggers at ERROR and its warnings ignored, restored afterwards."""
+    from gradcam_serving.errors import GradcamServingWarning
+
+    loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+                warnings.filterwarnings("ignore", category=category)
+            warnings.filterwarnings("ignore", module=_NOISY_MODULES)
+            warnings.simplefilter("always", GradcamServingWarning)  # first in the list: ours always show
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+@contextmanager
+def _native_stderr_muted(mute: bool) -> Iterator[None]:
+    """Point descriptor 2 at /dev/null; Python's ``sys.stderr`` keeps writing to the real stderr.
+
+    When ``sys.stderr`` is the process's descriptor 2 it is swapped for a stream on a
+    duplicate of it (unbuffered, so a progress spinner draws at once). The swapped
+    stream is never closed: a log handler created meanwhile may hold it, and writing
+    through it later must still work. A ``sys.stderr`` that is not descriptor 2 (a
+    test runner's capture) is left as it is.
+    """
+    if not mute:
+        yield
+        return
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = os.dup(2)
+    previous = sys.stderr
+    if _writes_to_descriptor(previous, 2):
+        sys.stderr = _text_stream(os.dup(saved), previous)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr = previous
+
+
+def _writes_to_descriptor(stream: TextIO, descriptor: int) -> bool:
+    try:
+        return stream.fileno() == descriptor
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
+        return False
+
+
+def _text_stream(descriptor: int, like: TextIO) -> TextIO:
+    return io.TextIOWrapper(
+        io.FileIO(descriptor, "w"),
+        encoding=getattr(like, "encoding", None) or "utf-8",
+        errors=getattr(like, "errors", None) or "backslashreplace",
+        line_buffering=True,
+        write_through=True,
+    )

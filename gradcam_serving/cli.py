@@ -1,8 +1,12 @@
 """The ``gradcam-serving`` command line.
 
 Commands import TensorFlow only when they need it, so ``predict`` and
-``explain`` (thin-client commands) start fast and work without TensorFlow.
-Every failure ends in one ``error: ...`` line on stderr and a non-zero exit.
+``explain`` (thin-client commands) start fast and work without TensorFlow, and
+everything a parameter alone can tell (a missing file, an unknown method or
+colormap) is refused before TensorFlow is imported. Every command runs inside
+:func:`~gradcam_serving._cli_errors.quiet_tensorflow`, so TensorFlow's log lines
+stay out of the terminal unless ``--verbose``. Every failure ends in one
+``error: ...`` line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import click
 
 from gradcam_serving import signatures as sig
 from gradcam_serving._cli_errors import errors_as_exit as _errors_as_exit
+from gradcam_serving._cli_errors import quiet_tensorflow
 from gradcam_serving._cli_errors import warnings_as_lines as _warnings_as_lines
 
 __all__ = ["main"]
@@ -43,41 +48,45 @@ class _Numbers(click.ParamType):
         return numbers
 
 
-def _quiet_tensorflow(verbose: bool = False) -> None:
-    """Keep TF's C++ log lines and deprecation chatter out of a user's terminal.
+class _ModelSource(click.ParamType):
+    """A model path that exists, or a TF Hub URL: the exporter's rule, checked before TensorFlow loads."""
 
-    ``TF_CPP_MIN_LOG_LEVEL`` only works if set before TensorFlow is imported, and
-    a user's own value wins. Some lines (CUDA stubs, absl's "before InitializeLog")
-    are written during the import whatever the level, so stderr is muted for it.
-    ``--verbose`` keeps everything.
-    """
-    if verbose:
-        import tensorflow  # noqa: F401
+    name = "model"
+    hub_prefixes = ("http://", "https://", "gs://")  # what the exporter hands to tensorflow_hub unchecked
 
-        return
-    user_level = "TF_CPP_MIN_LOG_LEVEL" in os.environ
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _stderr_muted(not user_level and "tensorflow" not in sys.modules):
-        import tensorflow as tf
-    tf.get_logger().setLevel("ERROR")
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        text = os.fspath(value)
+        if text.startswith(self.hub_prefixes) or os.path.exists(text):
+            return text
+        self.fail(f"model path {text!r} does not exist; expected a SavedModel folder, a .h5 or .keras file, "
+                  f"or a TF Hub handle ({', '.join(self.hub_prefixes)})", param, ctx)
 
 
-@contextmanager
-def _stderr_muted(mute: bool) -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null (C++ writes there directly, around Python's sys.stderr)."""
-    if not mute:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+class _Methods(click.ParamType):
+    """CAM method names, comma-separated, or ``all``: checked against the signature contract's list."""
+
+    name = "methods"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        names = [part.strip() for part in str(value).split(",") if part.strip()]
+        unknown = [name for name in names if name not in sig.METHODS]
+        if names == ["all"] or (names and not unknown):
+            return str(value)
+        what = f"unknown CAM method(s) {', '.join(map(repr, unknown))}" if unknown else "no CAM method named"
+        self.fail(f"{what}; valid methods: {', '.join(sig.METHODS)}, or 'all'", param, ctx)
+
+
+class _Colormap(click.ParamType):
+    """A matplotlib colormap name (matplotlib, not TensorFlow, knows them)."""
+
+    name = "colormap"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        import matplotlib
+
+        if value in matplotlib.colormaps:
+            return str(value)
+        self.fail(f"unknown matplotlib colormap {value!r}, e.g. 'jet', 'turbo', 'inferno'", param, ctx)
 
 
 @contextmanager
@@ -104,10 +113,15 @@ def cli() -> None:
     """Export image classifiers with an in-graph Grad-CAM `explain` signature and serve them."""
 
 
+_verbose_option = click.option(
+    "--verbose", is_flag=True, help="Show TensorFlow's own log lines and warnings, and the full trace of a failure."
+)
+
+
 def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by inspect and export: how to read the model."""
     options = [
-        click.option("--verbose", is_flag=True, help="Show TensorFlow's logs and the full trace of a failure."),
+        _verbose_option,
         click.option("--grid", type=_Numbers(2, int),
                      help="H,W token grid of a vision transformer whose patch grid is not square."),
         click.option("--output-name", "output",
@@ -121,7 +135,7 @@ def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @cli.command()
-@click.argument("model")
+@click.argument("model", type=_ModelSource())
 @_model_options
 @click.option("--layer", default="auto", show_default=True, help="Check a layer: warns if no weight feeds it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -131,8 +145,7 @@ def inspect(model: str, input_size: tuple[int, int] | None, output: str | None, 
 
     Given an export (a BASE/NAME/VERSION folder), list the CAM methods it holds instead.
     """
-    with _errors_as_exit(verbose), _warnings_as_lines():
-        _quiet_tensorflow(verbose)
+    with _errors_as_exit(verbose), _warnings_as_lines(), quiet_tensorflow(verbose):
         from gradcam_serving.exporter import inspect_model
         from gradcam_serving.exporter import read_export_methods
 
@@ -180,14 +193,14 @@ def _note(candidate: Any) -> str:
 
 
 @cli.command()
-@click.argument("model")
+@click.argument("model", type=_ModelSource())
 @click.option("--output", "base", required=True, type=click.Path(file_okay=False), help="Model base folder (BASE).")
 @click.option("--name", required=True, help="Model name; the export goes to BASE/NAME/VERSION.")
 @click.option("--version", type=click.IntRange(min=0), help="Version number (default: the next integer).")
 @click.option("--layer", default="auto", show_default=True, help="Target layer's friendly name, or 'auto'.")
-@click.option("--methods", default="gradcam", show_default=True,
+@click.option("--methods", type=_Methods(), default="gradcam", show_default=True,
               help="CAM methods, comma-separated, or 'all' (each gets explain_<method>); the first is the default.")
-@click.option("--labels", type=click.Path(dir_okay=False), help="Text file with one class label per line.")
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False), help="Text file with one class label per line.")
 @click.option("--input-range", type=_Numbers(2), help="LO,HI the model expects pixels in (default 0,1).")
 @click.option("--mean", type=_Numbers(3), help="Per-channel mean R,G,B on the 0..255 scale (with --std).")
 @click.option("--std", type=_Numbers(3), help="Per-channel std R,G,B on the 0..255 scale (with --mean).")
@@ -203,7 +216,7 @@ def _note(candidate: Any) -> str:
 )
 @click.option("--max-pixels", type=click.IntRange(min=1), default=4096 * 4096, show_default=True,
               help="Largest image (height x width) the predict_bytes/explain_bytes signatures decode.")
-@click.option("--colormap", default="jet", show_default=True, help="matplotlib colormap of explain_bytes' overlay_png.")
+@click.option("--colormap", type=_Colormap(), default="jet", show_default=True, help="matplotlib colormap of explain_bytes' overlay_png.")
 @click.option("--overwrite", is_flag=True,
               help="Replace an existing version folder. A running TF Serving keeps the version it already "
                    "loaded; give running servers a new version number instead.")
@@ -214,9 +227,9 @@ def export(model: str, base: str, name: str, version: int | None, layer: str, la
     with the ITU-R BT.601 weights of tf.image.rgb_to_grayscale.
     """
     verbose = options["verbose"]
-    with _errors_as_exit(verbose), _warnings_as_lines():
+    _check_preprocessing(options["input_range"], options["mean"], options["std"])
+    with _errors_as_exit(verbose), _warnings_as_lines(), quiet_tensorflow(verbose):
         preprocessing = _preprocessing(options["input_range"], options["mean"], options["std"])
-        _quiet_tensorflow(verbose)
         from gradcam_serving.exporter import export_model, read_labels
 
         with _progress() as progress:
@@ -246,11 +259,15 @@ def export(model: str, base: str, name: str, version: int | None, layer: str, la
     click.echo(str(result.path))
 
 
-def _preprocessing(input_range: Any, mean: Any, std: Any) -> Any:
+def _check_preprocessing(input_range: Any, mean: Any, std: Any) -> None:
     if input_range is not None and (mean is not None or std is not None):
         raise click.UsageError("give either --input-range or --mean/--std, not both")
     if (mean is None) != (std is None):
         raise click.UsageError("--mean and --std go together")
+
+
+def _preprocessing(input_range: Any, mean: Any, std: Any) -> Any:
+    """The exporter's record (importing it imports TensorFlow: call inside ``quiet_tensorflow``)."""
     from gradcam_serving.exporter import Preprocessing
 
     if mean is not None:
@@ -262,18 +279,19 @@ def _serving_version(ctx: click.Context, param: click.Parameter, value: str | No
     """A TensorFlow release whose op registry is recorded (checked before the slow load)."""
     if value is None:
         return None
-    _quiet_tensorflow()
-    from gradcam_serving.exporter import op_registry
+    with quiet_tensorflow(bool(ctx.params.get("verbose"))):
+        from gradcam_serving.exporter import op_registry
 
-    try:
-        op_registry(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
+        try:
+            op_registry(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
     return value
 
 
 @cli.command()
 @click.argument("export_dir", type=click.Path(exists=True, file_okay=False))
+@_verbose_option
 @click.option("--serving-version", callback=_serving_version, metavar="V",
               help="Also check every op and attribute against TF Serving V's TensorFlow (2.15 ... 2.21).")
 @click.option("--sanity", is_flag=True, help="Also run the model-parameter randomisation test on the maps.")
@@ -282,10 +300,20 @@ def _serving_version(ctx: click.Context, param: click.Parameter, value: str | No
 @click.option("--threshold", type=click.FloatRange(-1, 1), default=0.5, show_default=True,
               help="--sanity fails when the maps' rank correlation stays above this once randomised.")
 def validate(
-    export_dir: str, serving_version: str | None, sanity: bool, sanity_images: str | None, threshold: float
+    export_dir: str, verbose: bool, serving_version: str | None, sanity: bool, sanity_images: str | None,
+    threshold: float,
 ) -> None:
     """Check that TF Serving can load and run EXPORT_DIR (a version folder); exit 0 on pass, 1 on fail."""
-    _quiet_tensorflow()
+    with quiet_tensorflow(verbose):
+        passed = _validate(export_dir, serving_version, sanity, sanity_images, threshold, verbose)
+    click.echo("PASS" if passed else "FAIL")
+    sys.exit(0 if passed else 1)
+
+
+def _validate(
+    export_dir: str, serving_version: str | None, sanity: bool, sanity_images: str | None, threshold: float,
+    verbose: bool,
+) -> bool:
     from gradcam_serving.exporter import validate_export
 
     report = validate_export(export_dir, serving_version)
@@ -301,15 +329,14 @@ def validate(
         click.echo(f"  [{mark}] {check.name}: {check.detail}")
     passed = report.passed
     if sanity and passed:
-        with _errors_as_exit():
+        with _errors_as_exit(verbose):
             from gradcam_serving.evaluate import run_sanity
 
             sane = run_sanity(export_dir, sanity_images, threshold)
         click.echo(f"  [{'PASS' if sane else 'FAIL'}] sanity: maps {'change' if sane else 'barely change'} "
                    f"when the weights are randomised (rank correlation threshold {threshold})")
         passed = sane
-    click.echo("PASS" if passed else "FAIL")
-    sys.exit(0 if passed else 1)
+    return passed
 
 
 @cli.command()
@@ -327,11 +354,10 @@ def validate(
 @click.option("--random-baseline", is_flag=True, help="Also score a uniform-noise map, as a floor to beat.")
 @click.option("--json", "json_path", help="Write results JSON to this file ('-': print it instead of the table).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for curves, overlays and index.html.")
-def evaluate(exports: tuple[str, ...], images: str, **options: Any) -> None:
+@_verbose_option
+def evaluate(exports: tuple[str, ...], images: str, verbose: bool, **options: Any) -> None:
     """Score the explanations of EXPORTS (version folders, in-process) or of --server/--model on images."""
-    with _errors_as_exit(), _warnings_as_lines():
-        if exports or options["server"] is None:
-            _quiet_tensorflow()
+    with _errors_as_exit(verbose), _warnings_as_lines(), quiet_tensorflow(verbose):
         from gradcam_serving.evaluate import run_evaluate
 
         run_evaluate(exports, images, **options)
@@ -340,10 +366,26 @@ def evaluate(exports: tuple[str, ...], images: str, **options: Any) -> None:
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
 @click.argument("flags", nargs=-1, type=click.UNPROCESSED)
 def serve(flags: tuple[str, ...]) -> None:
-    """Run the local TF Serving stand-in; takes tensorflow_model_server's flags (--port, --model_name, ...)."""
+    """Run the local TF Serving stand-in on every interface, as TF Serving does (--host 127.0.0.1: this machine only).
+
+    Takes tensorflow_model_server's flags (--port, --model_name, ...), and --verbose.
+    """
     from gradcam_serving.server import main as server_main
 
-    sys.exit(server_main(list(flags)))
+    verbose = "--verbose" in flags
+    with quiet_tensorflow(verbose):
+        code = server_main([flag for flag in flags if flag != "--verbose"])
+    if {"-h", "--help"} & set(flags):
+        click.echo(_SERVE_HELP)
+    sys.exit(code)
+
+
+_SERVE_HELP = """
+gradcam-serving serve:
+  Like tensorflow_model_server, it listens on every interface (0.0.0.0):
+  anyone who can reach this machine can call it. Add --host 127.0.0.1 to
+  accept connections from this machine only (gRPC and REST).
+  --verbose             show TensorFlow's own log lines (hidden by default)"""
 
 
 def _client_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -371,7 +413,7 @@ def _rows(result: Any, images: tuple[str, ...]) -> Iterator[str]:
 @_client_options
 def predict(server: str, model: str, model_version: int | None, timeout: float, images: tuple[str, ...]) -> None:
     """Ask SERVER for the class of each IMAGE (one request per image)."""
-    with _errors_as_exit(), _client(server, model, model_version, timeout) as client:
+    with _errors_as_exit(), quiet_tensorflow(), _client(server, model, model_version, timeout) as client:
         for image in images:
             for row in _rows(client.predict(image), (image,)):
                 click.echo(row)
@@ -397,7 +439,7 @@ def explain(server: str, model: str, model_version: int | None, timeout: float, 
     from gradcam_serving.client import save_overlay
 
     folder = Path(out_dir)
-    with _errors_as_exit():
+    with _errors_as_exit(), quiet_tensorflow():
         _check_top_k_options(top_k, method, class_index)
         with _client(server, model, model_version, timeout) as client:
             label = method or _default_method_label(client)
@@ -463,14 +505,14 @@ def _explain_top_k(client: Any, image: str, top_k: int, stem: Any) -> None:
 
 
 @cli.command()
-@click.option("--workdir", type=click.Path(file_okay=False), default="demo_output", show_default=True,
+@click.option("--workdir", type=click.Path(file_okay=False, writable=True), default="demo_output", show_default=True,
               help="Where the model, export and overlays go.")
 @click.option("--images", "count", type=click.IntRange(min=1), default=200, show_default=True,
               help="Synthetic images to explain over gRPC.")
-def demo(workdir: str, count: int) -> None:
+@_verbose_option
+def demo(workdir: str, count: int, verbose: bool) -> None:
     """Train a tiny hub module on synthetic shapes, export, serve and explain it over gRPC."""
-    with _errors_as_exit():
-        _quiet_tensorflow()
+    with _errors_as_exit(verbose), quiet_tensorflow(verbose):
         from gradcam_serving.demo import run_demo
 
         with _progress() as progress:
@@ -497,10 +539,16 @@ def _register_view_command() -> None:
     """``view``: its module imports click only; Starlette and TensorFlow load when the command runs."""
     from gradcam_serving.view import make_view_command
 
-    cli.add_command(make_view_command(_quiet_tensorflow))
+    cli.add_command(make_view_command())
 
 
 _register_view_command()
+
+
+def _help_hint(exc: click.ClickException) -> str:
+    """Where a usage error's command documents its options: one line, like every other failure."""
+    ctx = getattr(exc, "ctx", None)
+    return f" (see '{ctx.command_path} --help')" if isinstance(exc, click.UsageError) and ctx is not None else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -510,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {exc.format_message()}{_help_hint(exc)}", err=True)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

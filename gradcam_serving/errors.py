@@ -23,11 +23,16 @@ Every error this package raises on purpose derives from
         ├── ResourceExhaustedError   RESOURCE_EXHAUSTED
         └── UnimplementedError       UNIMPLEMENTED
 
+:func:`readable_error` turns any of these, or a TensorFlow error, into the one
+sentence a person reads (the CLI's ``error:`` line, a web page's message).
+
 This module imports nothing heavy (no TensorFlow, no grpc) so the thin client
 can share it.
 """
 
 from __future__ import annotations
+
+import re
 
 __all__ = [
     "ConfigError",
@@ -47,6 +52,7 @@ __all__ = [
     "UnimplementedError",
     "UnsupportedModelError",
     "VersionExistsError",
+    "readable_error",
     "rpc_error_for_code",
 ]
 
@@ -153,3 +159,56 @@ _RPC_ERRORS: dict[str, type[RpcError]] = {
 def rpc_error_for_code(code: str, details: str) -> RpcError:
     """Build the most specific :class:`RpcError` for a status code name."""
     return _RPC_ERRORS.get(code, RpcError)(code, details)
+
+
+# -- one readable sentence -------------------------------------------------------------------------
+
+_FRAME = re.compile(r'^(File "|Traceback \(most recent call last\)|in user code:|\^+$|Detected at node .* defined at)')
+_ERROR_PREFIX = re.compile(r"^(?:[A-Za-z_][\w.]*)?(?:Error|Exception|Warning): ")
+# TensorFlow's node trailer ("\t [[{{function_node __inference_run_7}}{{node check/Assert}}]]") and op suffix.
+_GRAPH_TRAILER = re.compile(r"\s*\[\[\{\{.*?\}\}\]\]|\s*\[Op:[^\]]*\]")
+_ASSERTION = "assertion failed: "
+_NUMBERS = re.compile(r"^[-+0-9.eE\s\[\]]*(\.\.\.)?$")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([),;.])")
+
+
+def readable_error(error: BaseException | str) -> str:
+    """The message of ``error`` as one line a person can read.
+
+    * Autograph and eager TensorFlow errors carry frames ("in user code:",
+      ``File "..."``, "Detected at node ... defined at"): the informative line is
+      the last one, without its ``ErrorType:`` prefix.
+    * TensorFlow's graph trailers go: ``[[{{function_node ...}}{{node ...}}]]`` and
+      ``[Op:...]`` name graph internals, not the input.
+    * A ``tf.debugging.Assert`` message (``assertion failed: [text] [values] ...``)
+      becomes a sentence: text fragments lose their brackets, a scalar value too,
+      a vector keeps them (``got shape [2 40 56 1]``).
+
+    Text before it (an RPC status code, ``INVALID_ARGUMENT: ``) is kept. Servers must
+    not use this on the status they send: TF Serving's clients see its exact text.
+    """
+    text = error if isinstance(error, str) else str(error)
+    lines = [line.strip() for line in _GRAPH_TRAILER.sub("", text).strip().splitlines() if line.strip()]
+    if not lines:
+        return error if isinstance(error, str) else type(error).__name__
+    line = lines[0]
+    if len(lines) > 1 and any(_FRAME.match(candidate) for candidate in lines):
+        informative = [candidate for candidate in lines if not _FRAME.match(candidate)]
+        line = _ERROR_PREFIX.sub("", informative[-1]) if informative else type(error).__name__
+    return _assertion_as_sentence(line)
+
+
+def _assertion_as_sentence(line: str) -> str:
+    head, found, fragments = line.partition(_ASSERTION)
+    fragments = fragments.strip()
+    if not found or not (fragments.startswith("[") and fragments.endswith("]")):
+        return line
+    words = [_fragment(part.strip()) for part in fragments[1:-1].split("] [")]
+    return head + _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(word for word in words if word))
+
+
+def _fragment(part: str) -> str:
+    """A text fragment as it is; values bare when one, bracketed when several."""
+    if _NUMBERS.match(part) and any(ch.isdigit() for ch in part) and len(part.split()) > 1:
+        return f"[{part}]"
+    return part

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from gradcam_serving._cli_errors import errors_as_exit, warnings_as_lines
+from gradcam_serving._cli_errors import errors_as_exit, quiet_tensorflow, warnings_as_lines
 from gradcam_serving.deploy._build import deployment_options
 from gradcam_serving.deploy._files import render_files, write_files
 from gradcam_serving.deploy._options import DEFAULT_IMAGE_TAG, STARTUP_PROBE_PERIOD, DeployedModel, model_from_export
@@ -203,7 +203,7 @@ def config_command(
     Each MODEL_DIR is a local export folder BASE/NAME holding numeric version
     folders; NAME=PATH names it explicitly.
     """
-    with errors_as_exit(), warnings_as_lines():
+    with errors_as_exit(), warnings_as_lines(), quiet_tensorflow():
         if output is None and not print_files:
             raise ValueError("give --output DIR, --print, or both")
         sources = _model_sources(model_dirs, name)

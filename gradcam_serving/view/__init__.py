@@ -30,7 +30,6 @@ __all__ = [
     "make_view_command",
     "open_models",
     "read_gallery",
-    "readable_assert",
     "running",
 ]
 
@@ -45,7 +44,6 @@ _LAZY = {
     "Gallery": "_gallery",
     "read_gallery": "_gallery",
     "ViewError": "_errors",
-    "readable_assert": "_errors",
     "ViewServer": "_serve",
     "running": "_serve",
 }

@@ -8,11 +8,10 @@ is imported.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
 
 import click
 
-from gradcam_serving._cli_errors import errors_as_exit, warnings_as_lines
+from gradcam_serving._cli_errors import errors_as_exit, quiet_tensorflow, warnings_as_lines
 
 __all__ = ["make_view_command"]
 
@@ -35,8 +34,8 @@ def _check_extra() -> None:
             f"the page needs {', '.join(missing)}: pip install 'gradcam-serving[view]'")
 
 
-def make_view_command(quiet_tensorflow: Callable[[bool], None]) -> click.Command:
-    """The ``view`` command; ``quiet_tensorflow(verbose)`` is the CLI's way to import TensorFlow without noise."""
+def make_view_command() -> click.Command:
+    """The ``view`` command, built on demand so that registering it imports click only."""
 
     @click.command("view")
     @click.argument("exports", nargs=-1, type=click.Path(exists=True, file_okay=False))
@@ -64,7 +63,7 @@ def make_view_command(quiet_tensorflow: Callable[[bool], None]) -> click.Command
         to explain it), raw or normalised maps on one scale, one column per export to compare versions or
         layers, the model card, and downloads. Prints the URL and serves until Ctrl-C.
         """
-        with errors_as_exit(verbose), warnings_as_lines():
+        with errors_as_exit(verbose), warnings_as_lines(), quiet_tensorflow(verbose):
             _check_sources(exports, server, model, model_version)
             _check_extra()
             from gradcam_serving.view._gallery import read_gallery
@@ -72,8 +71,6 @@ def make_view_command(quiet_tensorflow: Callable[[bool], None]) -> click.Command
             gallery = read_gallery(images) if images else None
             for skipped in gallery.skipped if gallery else ():
                 click.echo(f"warning: --images: left out {skipped}", err=True)
-            if exports:
-                quiet_tensorflow(verbose)
             from gradcam_serving.view._app import create_app
             from gradcam_serving.view._models import open_models
             from gradcam_serving.view._serve import serve_forever, warm_up

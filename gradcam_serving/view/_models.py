@@ -21,7 +21,9 @@ import numpy as np
 
 from gradcam_serving import signatures as sig
 
-from ._errors import ViewError, readable_assert
+from gradcam_serving.errors import readable_error
+
+from ._errors import ViewError
 
 __all__ = ["Answer", "ExportModel", "ServedModel", "ViewModel", "open_models"]
 
@@ -144,9 +146,9 @@ class ExportModel:
             with self._locks[signature]:
                 out = self.session.run(signature, inputs)
         except tf.errors.InvalidArgumentError as exc:
-            raise ViewError(400, readable_assert(exc.message)) from None
+            raise ViewError(400, readable_error(exc.message)) from None
         except tf.errors.OpError as exc:
-            raise ViewError(500, f"{signature} failed: {readable_assert(exc.message)}") from None
+            raise ViewError(500, f"{signature} failed: {readable_error(exc.message)}") from None
         return Answer(
             method=method, signature=signature, probabilities=out[sig.PROBABILITIES][0],
             class_index=int(_first(out[sig.CLASS_INDEX])), label=str(_first(out[sig.LABEL])),
@@ -219,7 +221,7 @@ class ServedModel:
         except RpcError as exc:
             self.client.close()
             raise ValueError(f"cannot read model {model!r} from {server}: {exc.code}: "
-                             f"{readable_assert(exc.details)}") from None
+                             f"{readable_error(exc.details)}") from None
         self.methods = sig.exported_methods(self._metadata.signatures) or [PLAIN_METHOD]
         self._labels: dict[int, str] = {}
 
@@ -275,7 +277,7 @@ def _output_shape(signatures: Any, signature: str, alias: str) -> tuple[int | No
 
 def _served_error(exc: Any, server: str) -> ViewError:
     """A gRPC failure as the page says it: a server that went away is not the user's image's fault."""
-    details = readable_assert(exc.details)
+    details = readable_error(exc.details)
     if exc.code_name == "UNAVAILABLE":
         return ViewError(503, f"the model server at {server} is not answering ({details}); "
                               "start it again, then retry")

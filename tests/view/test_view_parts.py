@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gradcam_serving.view import ViewError, read_gallery, readable_assert
+from gradcam_serving.errors import readable_error
+from gradcam_serving.view import ViewError, read_gallery
 
 from view_pages import png_bytes, shapes_image
 
@@ -59,9 +60,9 @@ def test_gallery_without_images_says_so(tmp_path: Path) -> None:
 def test_graph_asserts_read_as_sentences() -> None:
     message = ("Graph execution error:\n\nassertion failed: [image too large: the export accepts at most 16777216 "
                "pixels per image; got] [25000000]\n\t [[{{node map/while/check_image_pixels/AssertGuard/Assert}}]]")
-    assert readable_assert(message) == (
+    assert readable_error(message) == (
         "image too large: the export accepts at most 16777216 pixels per image; got 25000000")
-    assert readable_assert("plain words") == "plain words"
+    assert readable_error("plain words") == "plain words"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
