@@ -493,6 +493,15 @@ def _register_deploy_commands() -> None:
 _register_deploy_commands()
 
 
+def _register_batch_commands() -> None:
+    from gradcam_serving.batch import explain_batch_command  # imports neither Beam nor TensorFlow
+
+    cli.add_command(explain_batch_command)
+
+
+_register_batch_commands()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     try:
