@@ -146,7 +146,7 @@ class _CheckImages(beam.DoFn):
         try:
             height, width = check_image(data, self.max_pixels)
             index = class_to_explain(image.label, self.labels, self.num_classes) if self.class_from_label else -1
-        except ValueError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever a decoder raises, one bad file never fails the job
             yield _failure(image.path, STAGE_CHECK, exc)
             return
         label = None if image.label is None else str(image.label)

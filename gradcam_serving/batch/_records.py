@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +99,8 @@ def check_image(data: bytes, max_pixels: int | None) -> tuple[int, int]:
         ) from None
     except Image.DecompressionBombError as exc:
         raise ValueError(f"image too large to open safely: {exc}") from None
+    except (OSError, SyntaxError, ValueError, struct.error) as exc:
+        raise ValueError(f"truncated or corrupt image header: {exc}") from None
     if kind not in _FORMATS:
         raise ValueError(f"a {kind} image; the export decodes JPEG and PNG files only")
     if max_pixels is not None and width * height > max_pixels:
@@ -118,7 +121,7 @@ def _check_complete(data: bytes, kind: str) -> None:
                 image.load()
             else:
                 image.verify()
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, struct.error) as exc:
         raise ValueError(f"truncated or corrupt {kind} file: {exc}") from None
 
 

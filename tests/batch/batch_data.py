@@ -11,13 +11,17 @@ The export has a small pixel limit, so an "over the limit" image stays small.
 
 from __future__ import annotations
 
+import glob
 import io
+import json
 import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+from collections.abc import Iterable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -119,3 +123,52 @@ def write_images(folder: Path, count: int, seed: int, *, subfolders: int = 2) ->
         paths.append(path)
         labels[path] = int(label)
     return ImageFolder(folder, paths, labels)
+
+
+# -- reading a job's output and comparing it with the export run directly ------------------------------
+
+ATOL = 1e-5
+
+
+def read_rows(output: Path) -> list[dict[str, Any]]:
+    files = sorted(glob.glob(str(output / "results-*.parquet")))
+    assert files, f"no results-*.parquet in {output}"
+    return [row for file in files for row in _parquet().read_table(file).to_pylist()]
+
+
+def read_failed(output: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in (output / "failed.jsonl").read_text().splitlines() if line]
+
+
+def direct_reference(export: Path, paths: Iterable[str], method: str) -> dict[str, dict[str, np.ndarray]]:
+    """``explain_bytes_<method>`` of each file alone, fed and fetched by the signature table's aliases."""
+    from gradcam_serving import signatures as sig
+    from gradcam_serving.runtime import ExportSession
+
+    answers = {}
+    with ExportSession(export) as session:
+        row = session.metadata.signature_table()[sig.explain_signature(method, encoded=True)]
+        for path in paths:
+            inputs = {row.pixels: np.asarray([Path(path).read_bytes()], dtype=object),
+                      sig.CLASS_INDEX: np.asarray([sig.PREDICTED_CLASS], np.int32)}
+            answers[path] = session.run(row.name, inputs, [sig.CLASS_INDEX, sig.SCORE, sig.CAM, sig.LABEL])
+    return answers
+
+
+def assert_rows_equal_direct(rows: list[dict[str, Any]], export: Path, methods: Iterable[str]) -> None:
+    for method in methods:
+        mine = {row["path"]: row for row in rows if row["method"] == method}
+        reference = direct_reference(export, mine, method)
+        for path, row in mine.items():
+            want = reference[path]
+            assert row["explained_class"] == int(want["class_index"][0]), path
+            assert row["explained_label"] == want["label"][0].decode(), path
+            np.testing.assert_allclose(row["score"], want["score"][0], rtol=0, atol=ATOL, err_msg=path)
+            cam = np.asarray(row["cam"], np.float32).reshape(row["cam_shape"])
+            np.testing.assert_allclose(cam, want["cam"][0], rtol=0, atol=ATOL, err_msg=path)
+
+
+def _parquet() -> Any:
+    import pyarrow.parquet
+
+    return pyarrow.parquet
