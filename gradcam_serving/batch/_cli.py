@@ -88,6 +88,9 @@ def _run(job: dict[str, Any], pipeline_args: list[str], verbose: bool) -> Any:
                 from gradcam_serving.batch._run import BatchJob, run_batch
 
                 report = run_batch(BatchJob(**job), pipeline_args)
+        except (ValueError, OSError):  # the job was refused (options, output folder, export): its line says it all
+            os.unlink(log_path)
+            raise
         except Exception:
             terminal.write(f"Beam's and the workers' log: {log_path}\n")
             raise

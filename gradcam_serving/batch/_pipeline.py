@@ -248,7 +248,7 @@ def input_root(source: str, kind: str | None = None) -> str:
     if kind == "files" and os.path.isdir(source):
         return source
     fixed = source[: min([source.find(ch) for ch in "*?[{" if ch in source] or [len(source)])]
-    return fixed if fixed.endswith("/") else posixpath.dirname(fixed)
+    return (fixed if fixed.endswith("/") else posixpath.dirname(fixed)).rstrip("/")
 
 
 def relative_name(path: str, root: str = "") -> str:

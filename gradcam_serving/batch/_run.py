@@ -75,8 +75,8 @@ class BatchReport:
                 f"{f', {flagged} class(es) flagged for border evidence' if flagged else ''} -> {self.output}")
 
 
-def prepare_output(output: str, overwrite: bool) -> None:
-    """Refuse a folder that already holds anything unless ``overwrite``; then delete a previous job's files.
+def refuse_existing(output: str, overwrite: bool) -> list[str]:
+    """What ``output`` already holds; refused unless ``overwrite``.
 
     Raises:
         FileExistsError: the folder is not empty and ``overwrite`` is off.
@@ -86,7 +86,16 @@ def prepare_output(output: str, overwrite: bool) -> None:
         shown = ", ".join(sorted(os.path.basename(p.rstrip("/")) for p in existing)[:5])
         raise FileExistsError(f"output folder {output} is not empty ({shown}...); pass --overwrite to replace "
                               "the results in it, or choose another folder")
-    if existing:
+    return existing
+
+
+def prepare_output(output: str, overwrite: bool) -> None:
+    """Refuse a folder that already holds anything unless ``overwrite``; then delete a previous job's files only.
+
+    Raises:
+        FileExistsError: the folder is not empty and ``overwrite`` is off.
+    """
+    if refuse_existing(output, overwrite):
         patterns = [FileSystems.join(output, name) for name in OUTPUT_NAMES]
         stale = [m.path for result in FileSystems.match(patterns) for m in result.metadata_list]
         if stale:
@@ -153,6 +162,7 @@ def check_job(job: BatchJob) -> None:
 def run_batch(job: BatchJob, pipeline_args: Sequence[str] = ()) -> BatchReport:
     """Run the job on the runner ``pipeline_args`` name (the DirectRunner by default) and wait for it."""
     check_job(job)
+    refuse_existing(job.output, job.overwrite)  # before loading anything; deleted only once the job is sound
     facts = _export_facts(job)
     prepare_output(job.output, job.overwrite)
     options = PipelineOptions(list(pipeline_args))
