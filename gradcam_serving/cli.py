@@ -545,6 +545,16 @@ def _register_view_command() -> None:
 _register_view_command()
 
 
+def _register_batch_commands() -> None:
+    """``explain-batch``: registering it imports click only; Beam and TensorFlow load when it runs."""
+    from gradcam_serving.batch import explain_batch_command  # imports neither Beam nor TensorFlow
+
+    cli.add_command(explain_batch_command)
+
+
+_register_batch_commands()
+
+
 def _help_hint(exc: click.ClickException) -> str:
     """Where a usage error's command documents its options: one line, like every other failure."""
     ctx = getattr(exc, "ctx", None)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from gradcam_serving.evaluate import MANIFEST_SUFFIXES, read_manifest
+from gradcam_serving.manifests import ManifestRow, manifest_kind, read_manifest
 
 from ._errors import ViewError
 
@@ -63,8 +62,8 @@ def read_gallery(source: str | Path) -> Gallery:
     source = Path(source)
     if source.is_dir():
         root = source.resolve()
-        rows = [{"path": p.name} for p in sorted(source.iterdir()) if p.suffix.lower() in SUFFIXES]
-    elif source.suffix.lower() in MANIFEST_SUFFIXES:
+        rows = [ManifestRow(p.name, None, None, str(p)) for p in sorted(source.iterdir()) if p.suffix.lower() in SUFFIXES]
+    elif manifest_kind(source.name) is not None:
         root, rows = source.parent.resolve(), read_manifest(source)
     else:
         raise ValueError(f"--images {source}: expected a folder of JPEG/PNG images or a .csv/.jsonl manifest")
@@ -83,8 +82,8 @@ def read_gallery(source: str | Path) -> Gallery:
     return Gallery(root, tuple(items), tuple(skipped))
 
 
-def _item(root: Path, row: dict[str, Any]) -> tuple[GalleryItem | None, str | None]:
-    relative = Path(str(row["path"]))
+def _item(root: Path, row: ManifestRow) -> tuple[GalleryItem | None, str | None]:
+    relative = Path(row.path)
     if relative.is_absolute() or ".." in relative.parts:
         return None, f"{relative}: outside the folder (absolute or '..')"
     path = root / relative
@@ -92,5 +91,4 @@ def _item(root: Path, row: dict[str, Any]) -> tuple[GalleryItem | None, str | No
         return None, f"{relative}: a link pointing outside the folder"
     if not path.is_file():
         return None, f"{relative}: no such file"
-    label = row.get("label")
-    return GalleryItem(relative.as_posix(), path, None if label in (None, "") else str(label)), None
+    return GalleryItem(relative.as_posix(), path, None if row.label in (None, "") else str(row.label)), None

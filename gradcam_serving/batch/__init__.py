@@ -1,0 +1,82 @@
+"""Explain a whole dataset on Apache Beam: from a laptop (DirectRunner) to Dataflow, Flink or Spark.
+
+Public API::
+
+    import apache_beam as beam
+    from gradcam_serving.batch import ExplainTransform, ReadImages, WriteExplanations
+
+    with beam.Pipeline() as pipeline:
+        explained = (pipeline | ReadImages("photos/*.jpg")
+                     | ExplainTransform("models/flowers/1", methods="all"))
+        explained | WriteExplanations("explanations", overlays=True)
+
+``ExplainTransform`` also takes a model handler: :class:`ExplainModelHandler`
+(the export loaded in each worker, TF Serving's way) or
+:class:`RemoteExplainModelHandler` (a running server, through the project's
+gRPC client, with Beam's retries and client-side throttling). The
+``gradcam-serving explain-batch`` command is :func:`run_batch`.
+
+Needs the ``[beam]`` extra; in-process explaining also needs ``[tf]``.
+"""
+
+from importlib import import_module as _import_module
+
+_HOMES = {
+    "ExplainPlan": "_explain", "heatmap_stats": "_explain", "resolve_methods": "_explain",
+    "ExplainModelHandler": "_handlers", "RemoteExplainModelHandler": "_handlers", "localize_export": "_handlers",
+    "ExplainTransform": "_pipeline", "ReadImages": "_pipeline", "WriteExplanations": "_pipeline",
+    "input_kind": "_pipeline", "input_root": "_pipeline", "parquet_schema": "_pipeline", "relative_name": "_pipeline",
+    "ExplainRequest": "_records", "Failure": "_records", "ImageInput": "_records", "check_image": "_records",
+    "class_to_explain": "_records",
+    "OUTPUT_NAMES": "_run", "BatchJob": "_run", "BatchReport": "_run", "prepare_output": "_run", "run_batch": "_run",
+    "BORDER_BAND": "_summary", "BORDER_THRESHOLD": "_summary", "GRID": "_summary", "ClassSummary": "_summary",
+    "border_share": "_summary", "grid_of": "_summary",
+    "explain_batch_command": "_cli",
+}
+"""Where each public name lives: loaded on first access (PEP 562), so ``gradcam_serving.cli`` can register
+the command without importing Beam or TensorFlow."""
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(_import_module(f"{__name__}.{_HOMES[name]}"), name)
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+__all__ = [
+    "BORDER_BAND",
+    "BORDER_THRESHOLD",
+    "GRID",
+    "OUTPUT_NAMES",
+    "BatchJob",
+    "BatchReport",
+    "ClassSummary",
+    "ExplainModelHandler",
+    "ExplainPlan",
+    "ExplainRequest",
+    "ExplainTransform",
+    "Failure",
+    "ImageInput",
+    "ReadImages",
+    "RemoteExplainModelHandler",
+    "WriteExplanations",
+    "border_share",
+    "check_image",
+    "class_to_explain",
+    "explain_batch_command",
+    "grid_of",
+    "heatmap_stats",
+    "input_kind",
+    "input_root",
+    "localize_export",
+    "parquet_schema",
+    "prepare_output",
+    "relative_name",
+    "resolve_methods",
+    "run_batch",
+]
