@@ -167,6 +167,8 @@ _FRAME = re.compile(r'^(File "|Traceback \(most recent call last\)|in user code:
 _ERROR_PREFIX = re.compile(r"^(?:[A-Za-z_][\w.]*)?(?:Error|Exception|Warning): ")
 # TensorFlow's node trailer ("\t [[{{function_node __inference_run_7}}{{node check/Assert}}]]") and op suffix.
 _GRAPH_TRAILER = re.compile(r"\s*\[\[\{\{.*?\}\}\]\]|\s*\[Op:[^\]]*\]")
+# The first line of every Session error raised through TensorFlow's Python wrapper: says nothing of the cause.
+_GRAPH_HEADER = "Graph execution error:"
 _ASSERTION = "assertion failed: "
 _NUMBERS = re.compile(r"^[-+0-9.eE\s\[\]]*(\.\.\.)?$")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([),;.])")
@@ -188,7 +190,8 @@ def readable_error(error: BaseException | str) -> str:
     not use this on the status they send: TF Serving's clients see its exact text.
     """
     text = error if isinstance(error, str) else str(error)
-    lines = [line.strip() for line in _GRAPH_TRAILER.sub("", text).strip().splitlines() if line.strip()]
+    lines = [line.strip() for line in _GRAPH_TRAILER.sub("", text).strip().splitlines()
+             if line.strip() and line.strip() != _GRAPH_HEADER]
     if not lines:
         return error if isinstance(error, str) else type(error).__name__
     line = lines[0]

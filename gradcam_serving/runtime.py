@@ -157,6 +157,8 @@ class ExportMetadata:
         max_pixels: the largest image (height x width) the export accepts.
         num_classes: the number of classes.
         topk: whether the export holds ``explain_topk*``.
+        layer: the target layer's name.
+        colormap / overlay_alpha: how ``overlay_png`` is drawn (matplotlib colormap, heatmap weight).
     """
 
     methods: tuple[str, ...]
@@ -166,6 +168,9 @@ class ExportMetadata:
     max_pixels: int | None = None
     num_classes: int | None = None
     topk: bool = True
+    layer: str | None = None
+    colormap: str | None = None
+    overlay_alpha: float | None = None
 
     def as_json(self) -> str:
         return json.dumps({
@@ -173,6 +178,7 @@ class ExportMetadata:
             "labels": None if self.labels is None else list(self.labels),
             "input_size": None if self.input_size is None else list(self.input_size),
             "max_pixels": self.max_pixels, "num_classes": self.num_classes, "topk": self.topk,
+            "layer": self.layer, "colormap": self.colormap, "overlay_alpha": self.overlay_alpha,
         }, indent=1)
 
     @classmethod
@@ -183,6 +189,7 @@ class ExportMetadata:
             labels=None if raw.get("labels") is None else tuple(raw["labels"]),
             input_size=None if raw.get("input_size") is None else (int(raw["input_size"][0]), int(raw["input_size"][1])),
             max_pixels=raw.get("max_pixels"), num_classes=raw.get("num_classes"), topk=bool(raw.get("topk", True)),
+            layer=raw.get("layer"), colormap=raw.get("colormap"), overlay_alpha=raw.get("overlay_alpha"),
         )
 
     def signature_table(self) -> dict[str, sig.SignatureRow]:

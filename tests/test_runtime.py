@@ -149,3 +149,13 @@ def test_run_each_answers_in_request_order_and_raises_the_first_error(plain_save
         bad = [requests[0], ("serving_default", {"x": np.zeros((2, 2), np.float32)}), requests[1]]
         with pytest.raises((tf.errors.InvalidArgumentError, ValueError)):
             export.run_each(bad, threads=2)
+
+
+def test_metadata_names_the_layer_and_overlay_drawing():
+    from gradcam_serving.runtime import ExportMetadata
+
+    metadata = ExportMetadata(methods=("gradcam",), default_method="gradcam", layer="block_16_project",
+                              colormap="viridis", overlay_alpha=0.25)
+    assert ExportMetadata.from_json(metadata.as_json()) == metadata
+    old = ExportMetadata.from_json('{"methods": ["gradcam"], "default_method": "gradcam"}')
+    assert (old.layer, old.colormap, old.overlay_alpha) == (None, None, None), "older exports lack these keys"

@@ -253,6 +253,7 @@ class GradcamModule(tf.Module):
         self._label_values = list(labels) if labels is not None else None
         self._max_pixels = max_pixels
         self._colormap = colormap_table(colormap)
+        self._colormap_name = colormap
         self._overlay_alpha = overlay_alpha
         self._tail_def: Any = None
         self._names = [name for name, value in graph.captures.items() if isinstance(value, tf.Variable)]
@@ -279,6 +280,7 @@ class GradcamModule(tf.Module):
             labels=None if self._label_values is None else tuple(self._label_values),
             input_size=tuple(self._graph.input_size), max_pixels=self._max_pixels,
             num_classes=self._graph.num_classes, topk=not self._target.is_tokens,
+            layer=self._target.name, colormap=self._colormap_name, overlay_alpha=self._overlay_alpha,
         )
 
     def signatures(self) -> dict[str, Any]:

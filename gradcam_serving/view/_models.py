@@ -175,9 +175,10 @@ class ExportModel:
         return {
             "kind": "export", "source": str(self.path), "signatures": sorted(self.session.signature_defs),
             "methods": self.methods, "default_method": meta.default_method,
-            "target_layer": _recorded(self.path, "layer"), "input_size": meta.input_size,
+            "target_layer": meta.layer, "input_size": meta.input_size,
             "num_classes": meta.num_classes, "labels": meta.labels is not None, "max_pixels": meta.max_pixels,
             "tensorflow_version": written_by, "validation": self.validation, "can_validate": True,
+            "colormap": meta.colormap, "overlay_alpha": meta.overlay_alpha,
         }
 
     def validate(self) -> dict[str, Any]:
@@ -194,16 +195,6 @@ class ExportModel:
 
     def close(self) -> None:
         self.session.close()
-
-
-def _recorded(path: Path, key: str) -> Any:
-    """An optional entry of the export's metadata file that :class:`ExportMetadata` does not carry."""
-    import json
-
-    try:
-        return json.loads((path / sig.METADATA_FILE).read_text(encoding="utf-8")).get(key)
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 class ServedModel:

@@ -178,6 +178,8 @@ def test_two_exports_two_columns_and_a_gallery(browser: Any, view: ViewSetup) ->
     card = page.locator(".column >> nth=0 >> .card").inner_text()
     assert "gradcam, gradcampp, layercam" in card and "48 × 48" in card and "TensorFlow 2." in card
     assert "not validated" in card
+    layer = view.models[0].metadata.layer
+    assert layer and layer in card and "not recorded by this export" not in card, card
     page.close()
 
 

@@ -3,7 +3,7 @@
 "use strict";
 
 const MAX_CANVAS_SIDE = 1024; // canvases hold at most this many pixels per side; downloads keep the served PNG
-const BLEND = 0.4; // the exporter's default overlay weight: at 100% opacity a redrawn map looks like the served overlay
+const BLEND = 0.4; // the exporter's default overlay weight, for exports and servers that do not report theirs
 
 const state = {
   config: null,
@@ -127,7 +127,7 @@ function drawPanel(panel) {
     const map = raw ? resize(answer.cam, answer.heatmap.shape[0], answer.heatmap.shape[1]) : answer.heatmap;
     const divisor = raw ? rawScale() : 1;
     context.drawImage(base, 0, 0, width, height);
-    context.globalAlpha = Math.min(1, opacity * BLEND);
+    context.globalAlpha = Math.min(1, opacity * panel.blend); // at 100% a redrawn map looks like the served overlay
     context.drawImage(colouredMap(map, divisor, state.luts[lutName()]), 0, 0, width, height);
   }
   context.globalAlpha = 1;
@@ -303,6 +303,7 @@ function buildColumn(model) {
     const panel = {
       method, figure, canvas: $("canvas", figure), readout: $(".readout", figure), probe: $(".probe", figure),
       busy: $(".busy", figure), png: $(".download-png", figure), json: $(".download-json", figure), answer: null,
+      blend: model.card.overlay_alpha == null ? BLEND : model.card.overlay_alpha,
     };
     panel.canvas.setAttribute("aria-label", `${method} map: no image yet`);
     attachReadout(panel);
