@@ -13,7 +13,7 @@ Needs TensorFlow for in-process exports; against a server (``server=``,
 """
 
 from ._backends import PLAIN_EXPLAIN_METHOD, explain_methods
-from ._data import MANIFEST_SUFFIXES, Sample, load_samples, read_manifest, samples_from_arrays
+from ._data import Sample, load_samples, samples_from_arrays
 from ._metrics import (
     adcc,
     auc,
@@ -33,7 +33,6 @@ from ._sanity import DEFAULT_THRESHOLD, SanityReport, rank_correlation, sanity_c
 
 __all__ = [
     "DEFAULT_THRESHOLD",
-    "MANIFEST_SUFFIXES",
     "PLAIN_EXPLAIN_METHOD",
     "EvaluationReport",
     "ImageScores",
@@ -57,7 +56,6 @@ __all__ = [
     "print_sanity",
     "print_table",
     "random_map",
-    "read_manifest",
     "rank_correlation",
     "run_evaluate",
     "run_sanity",

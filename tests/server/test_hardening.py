@@ -238,6 +238,7 @@ class _FakeExport:
     """Stands in for runtime.ExportSession: what a Servable needs to be made and closed."""
 
     signature_defs: dict = {}
+    config = None
 
     def close(self) -> None:
         pass
