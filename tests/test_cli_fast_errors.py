@@ -60,6 +60,11 @@ CASES = {
     ),
     "demo: workdir is a file": (["demo", "--workdir", "{file}"], "is a file"),
     "config: missing export folder": (["config", "{missing}", "--print"], "model folder {missing} does not exist"),
+    "explain-batch: missing source": (
+        ["explain-batch", "{missing}", "--export", "{model}", "--output", "{root}/batch"],
+        "Invalid value for 'SOURCE': '{missing}' does not exist; expected a folder, a file pattern",
+    ),
+    "view: missing export": (["view", "{missing}"], "Directory '{missing}' does not exist."),
 }
 
 

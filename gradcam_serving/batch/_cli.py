@@ -23,8 +23,21 @@ __all__ = ["explain_batch_command"]
 _HEATMAPS = ("none", "npy", "png")
 
 
+def _existing_source(ctx: click.Context, param: click.Parameter, source: str) -> str:
+    """A local SOURCE that names no file and no pattern fails here, before Beam and TensorFlow load.
+
+    Beam would only say so after starting the job, in its own words (``ALLOW_IF_WILDCARD``).
+    """
+    local = "://" not in source and not any(char in source for char in "*?[")
+    if local and not os.path.exists(source):
+        raise click.BadParameter(
+            f"{source!r} does not exist; expected a folder, a file pattern such as 'photos/*.jpg', "
+            "a CSV/JSONL manifest or TFRecord files", ctx=ctx, param=param)
+    return source
+
+
 @click.command("explain-batch", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.argument("source")
+@click.argument("source", callback=_existing_source)
 @click.option("--export", "export", help="Explain in-process with this export (BASE/NAME/VERSION; local or gs://).")
 @click.option("--server", help="Explain remotely: HOST:PORT of TF Serving or 'gradcam-serving serve' (gRPC).")
 @click.option("--model", help="The served model's name (with --server).")
