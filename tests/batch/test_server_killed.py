@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from batch_data import read_failed, read_rows, write_images
 
 REPO = Path(__file__).resolve().parents[2]
