@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -90,9 +91,24 @@ def _evaluate_on_beam(exports: Sequence[str], samples: Any, pipeline_args: Seque
     if random_baseline:
         raise ValueError("--random-baseline cannot be combined with --runner: the noise map's draws depend on the "
                          "order images are scored in; run it in-process (without --runner)")
-    from ._beam import evaluate_on_beam  # Beam only when a runner is asked for
+    with _beam_logs_quiet():
+        from ._beam import evaluate_on_beam  # Beam only when a runner is asked for
 
-    return evaluate_on_beam(list(exports) or None, samples, pipeline_args, methods=methods or None, **options)
+        return evaluate_on_beam(list(exports) or None, samples, pipeline_args, methods=methods or None, **options)
+
+
+@contextmanager
+def _beam_logs_quiet() -> Iterator[None]:
+    """Beam's import-time and runner log lines stay off the terminal (errors still show): the table is the output."""
+    loggers = [logging.getLogger(name) for name in ("", "apache_beam", "absl")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.level, logging.ERROR))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def run_sanity(export_dir: str | os.PathLike[str], images: str | None, threshold: float) -> bool:
