@@ -339,10 +339,19 @@ def _validate(
     return passed
 
 
-@cli.command()
-@click.argument("exports", nargs=-1, type=click.Path(exists=True, file_okay=False))
+def _exports_and_beam_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """Export folders (checked as before); Beam's pass-through options (``--name=value``) go to ``ctx.meta``."""
+    ctx.meta["beam_args"] = [v for v in values if v.startswith("-")]
+    folder = click.Path(exists=True, file_okay=False)
+    return tuple(folder.convert(v, param, ctx) for v in values if not v.startswith("-"))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("exports", nargs=-1, callback=_exports_and_beam_options)
 @click.option("--images", required=True, type=click.Path(exists=True),
               help="Folder of images, or a CSV/JSONL manifest (path, optional label, optional box).")
+@click.option("--runner", help="Score on this Apache Beam runner (e.g. DirectRunner); other Beam options "
+              "pass through as --name=value. Default: in this process.")
 @click.option("--server", help="HOST:PORT of a server to evaluate instead of export folders (with --model).")
 @click.option("--model", help="Model name on --server.")
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Steps per deletion/insertion curve.")
@@ -355,12 +364,18 @@ def _validate(
 @click.option("--json", "json_path", help="Write results JSON to this file ('-': print it instead of the table).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for curves, overlays and index.html.")
 @_verbose_option
-def evaluate(exports: tuple[str, ...], images: str, verbose: bool, **options: Any) -> None:
+@click.pass_context
+def evaluate(ctx: click.Context, exports: tuple[str, ...], images: str, verbose: bool, runner: str | None,
+             **options: Any) -> None:
     """Score the explanations of EXPORTS (version folders, in-process) or of --server/--model on images."""
+    beam_args = ctx.meta.get("beam_args", [])
+    if beam_args and runner is None:
+        raise click.UsageError(f"unknown option(s) {' '.join(beam_args)}; Beam options need --runner")
     with _errors_as_exit(verbose), _warnings_as_lines(), quiet_tensorflow(verbose):
         from gradcam_serving.evaluate import run_evaluate
 
-        run_evaluate(exports, images, **options)
+        pipeline_args = None if runner is None else ["--runner", runner, *beam_args]
+        run_evaluate(exports, images, pipeline_args=pipeline_args, **options)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})

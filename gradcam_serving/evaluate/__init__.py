@@ -31,8 +31,18 @@ from ._report import print_sanity, print_table, write_json, write_report
 from ._runner import EvaluationReport, ImageScores, MapFunction, MethodScores, evaluate, random_map
 from ._sanity import DEFAULT_THRESHOLD, SanityReport, rank_correlation, sanity_check, similarity_per_step, ssim
 
+
+def __getattr__(name: str) -> object:
+    """``evaluate_on_beam`` loads Apache Beam, so it is imported only when used (PEP 562)."""
+    if name == "evaluate_on_beam":
+        from ._beam import evaluate_on_beam
+
+        return evaluate_on_beam
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "evaluate_on_beam",
     "PLAIN_EXPLAIN_METHOD",
     "EvaluationReport",
     "ImageScores",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -53,15 +54,24 @@ def run_evaluate(
     random_baseline: bool,
     json_path: str | None,
     report_dir: str | None,
+    pipeline_args: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate, print the table, write JSON and the report folder when asked; return the JSON document."""
+    """Evaluate, print the table, write JSON and the report folder when asked; return the JSON document.
+
+    With ``pipeline_args`` (``--runner`` and other Beam options) the images are scored by a Beam pipeline.
+    """
     samples = load_samples(images, limit=limit)
-    references = {"random": random_map()} if random_baseline else None
-    with _progress_bar() as progress:
-        report = evaluate(
-            list(exports) or None, samples, server=server, model=model, steps=steps, blur_sigma=blur_sigma,
-            batch_size=batch_size, methods=methods or None, references=references, progress=progress,
-        )
+    if pipeline_args is not None:
+        report = _evaluate_on_beam(exports, samples, pipeline_args, server=server, model=model, steps=steps,
+                                   blur_sigma=blur_sigma, batch_size=batch_size, methods=methods,
+                                   random_baseline=random_baseline)
+    else:
+        references = {"random": random_map()} if random_baseline else None
+        with _progress_bar() as progress:
+            report = evaluate(
+                list(exports) or None, samples, server=server, model=model, steps=steps, blur_sigma=blur_sigma,
+                batch_size=batch_size, methods=methods or None, references=references, progress=progress,
+            )
     if json_path == "-":
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -74,6 +84,31 @@ def run_evaluate(
 
         Console(stderr=True).print(f"report: {index}")
     return report.as_dict(per_image=False)
+
+
+def _evaluate_on_beam(exports: Sequence[str], samples: Any, pipeline_args: Sequence[str], *, random_baseline: bool,
+                      methods: Sequence[str], **options: Any) -> Any:
+    if random_baseline:
+        raise ValueError("--random-baseline cannot be combined with --runner: the noise map's draws depend on the "
+                         "order images are scored in; run it in-process (without --runner)")
+    with _beam_logs_quiet():
+        from ._beam import evaluate_on_beam  # Beam only when a runner is asked for
+
+        return evaluate_on_beam(list(exports) or None, samples, pipeline_args, methods=methods or None, **options)
+
+
+@contextmanager
+def _beam_logs_quiet() -> Iterator[None]:
+    """Beam's import-time and runner log lines stay off the terminal (errors still show): the table is the output."""
+    loggers = [logging.getLogger(name) for name in ("", "apache_beam", "absl")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.level, logging.ERROR))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def run_sanity(export_dir: str | os.PathLike[str], images: str | None, threshold: float) -> bool:
