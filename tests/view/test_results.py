@@ -123,7 +123,7 @@ def _column(page: Any, name: str) -> list[str]:
     return page.locator(f"#results-table tbody td.{name}").all_inner_texts()
 
 
-def test_results_rows_filter_sort_failed_and_summary(browser: Any, with_export: Served) -> None:
+def test_results_rows_filter_sort_failed_and_summary(browser: Any, with_export: Served, tmp_path: Path) -> None:
     rows = _parquet_rows(with_export.folder)
     summary = json.loads((with_export.folder / "summary.json").read_text())
     failed = [json.loads(line) for line in (with_export.folder / "failed.jsonl").read_text().splitlines() if line]
@@ -166,6 +166,10 @@ def test_results_rows_filter_sort_failed_and_summary(browser: Any, with_export: 
     assert first.get_attribute("aria-selected") == "true"
     assert page.evaluate("document.querySelector('#result-overlay').naturalWidth") > 0
     assert page.locator("#result-overlay").get_attribute("alt").startswith("Overlay: ")
+    page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})  # phone width: the table scrolls inside its box
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(tmp_path / "results_phone.png"), full_page=True)
     assert page.errors == []
     page.close()
 
@@ -213,3 +217,15 @@ def test_an_image_above_the_pixel_limit_is_a_readable_error(browser: Any, with_e
     assert page.locator("#results-table tbody tr").count() == len(_parquet_rows(with_export.folder))
     assert page.errors == []
     page.close()
+
+
+def test_a_folder_that_is_not_a_batch_output_is_refused(tmp_path: Path) -> None:
+    from gradcam_serving.view import read_results
+
+    with pytest.raises(ValueError, match=r"no results-\*\.parquet or summary\.json inside it"):
+        read_results(tmp_path)
+    with pytest.raises(ValueError, match="not a folder"):
+        read_results(tmp_path / "missing")
+    (tmp_path / "results-00000-of-00001.parquet").write_text("not parquet", encoding="utf-8")
+    with pytest.raises(ValueError, match="results-00000-of-00001.parquet is not a readable Parquet file"):
+        read_results(tmp_path)

@@ -649,7 +649,19 @@ function setUpControls(colormaps) {
 const RESULTS_SHOWN = 1000; // table rows drawn at once; the filter narrows a larger folder
 const DETAIL_SIDE = 320;    // a row's heatmap drawn from its raw cam, at most this many pixels per side
 
-const results = {data: null, selected: -1};
+const results = {data: null, selected: -1, prefix: ""};
+
+// The folder every input lies under (explain-batch keeps full paths): the table shows what follows it.
+function commonFolder(paths) {
+  if (!paths.length) return "";
+  let prefix = paths[0];
+  for (const path of paths) while (!path.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  return prefix.slice(0, prefix.lastIndexOf("/") + 1);
+}
+
+function shortPath(path) {
+  return path && path.startsWith(results.prefix) ? path.slice(results.prefix.length) : path;
+}
 
 function fixed(value, digits = 3) {
   return value == null ? "–" : Number(value).toFixed(digits);
@@ -701,7 +713,7 @@ function renderResultRows() {
     const open = document.createElement("button");
     open.type = "button";
     open.className = "link";
-    open.textContent = row.path;
+    open.textContent = shortPath(row.path);
     open.title = row.path;
     open.setAttribute("aria-label", `Show the ${row.method} map of ${row.path} for ${classText(row.explained_class, row.explained_label)}`);
     first.append(open);
@@ -726,7 +738,7 @@ async function showResult(row) {
     tr.setAttribute("aria-selected", String(Number(tr.dataset.index) === row.index));
   }
   const figure = $("#result-detail"), image = $("#result-overlay"), canvas = $("#result-heatmap");
-  const what = `${row.method} map of ${row.path} for ${classText(row.explained_class, row.explained_label)}`;
+  const what = `${row.method} map of ${shortPath(row.path)} for ${classText(row.explained_class, row.explained_label)}`;
   figure.hidden = false;
   figure.dataset.index = row.index;
   figure.dataset.kind = "";
@@ -828,7 +840,8 @@ function listFailed(failed) {
     const item = document.createElement("li");
     const path = document.createElement("strong");
     path.className = "failed-path";
-    path.textContent = entry.path;
+    path.textContent = shortPath(entry.path);
+    path.title = entry.path;
     const stage = document.createElement("span");
     stage.className = "stage";
     stage.textContent = ` (${entry.stage}) `;
@@ -849,7 +862,8 @@ async function setUpResults() {
     return;
   }
   results.data = data;
-  $("#results-folder").textContent = `(${data.folder})`;
+  results.prefix = commonFolder([...data.rows, ...data.failed].map((entry) => entry.path || ""));
+  $("#results-folder").textContent = `(${data.folder}${results.prefix ? `; images under ${results.prefix}` : ""})`;
   const summary = data.summary;
   $("#results-counts").textContent = summary
     ? `${summary.images} images explained, ${summary.failed} failed, ${summary.rows} rows`
