@@ -85,6 +85,10 @@ def without_overlays(batch_output: Path, tmp_path_factory: pytest.TempPathFactor
     overlays[0], overlays[1] = "../secret.png", "overlays/link.png"
     table = table.set_column(table.column_names.index("overlay_file"), "overlay_file", pa.array(overlays, pa.string()))
     pq.write_table(table, copy / "results-00000-of-00001.parquet")
+    summary = json.loads((copy / "summary.json").read_text())  # one class flagged, as a shortcut would be
+    summary["classes"][-1]["flagged"] = True
+    summary["flagged"] = [{k: summary["classes"][-1][k] for k in ("method", "class_index", "label", "border_share")}]
+    (copy / "summary.json").write_text(json.dumps(summary))
     return copy
 
 
@@ -174,9 +178,15 @@ def test_results_rows_filter_sort_failed_and_summary(browser: Any, with_export: 
     page.close()
 
 
-def test_rows_without_overlays_draw_the_raw_cam_and_files_stay_inside(browser: Any, results_only: Served) -> None:
+def test_rows_without_overlays_draw_the_raw_cam_and_files_stay_inside(
+    browser: Any, results_only: Served, tmp_path: Path
+) -> None:
     page = _open(browser, results_only)
     assert page.locator("#columns").is_hidden() and page.locator("#controls").is_hidden()
+    flagged = page.locator("#summary-classes figure.flagged")
+    assert flagged.count() == 1 and "flagged" in flagged.inner_text()
+    assert "possible shortcut" in flagged.locator("canvas").get_attribute("aria-label")
+    assert page.locator("#summary-classes figure").last.get_attribute("class").endswith("flagged")
     page.select_option("#results-sort", "path")
     row = page.locator("#results-table tbody tr[data-index='3']")
     row.click()
@@ -186,6 +196,7 @@ def test_rows_without_overlays_draw_the_raw_cam_and_files_stay_inside(browser: A
     rgba = np.asarray(pixels, np.int16).reshape(-1, 4)
     assert rgba[:, 3].min() == 255 and np.ptp(rgba[:, :3], axis=0).max() > 50  # a map, not a flat colour
     assert "raw cam" in page.locator("#result-caption").inner_text()
+    page.screenshot(path=str(tmp_path / "results_only.png"), full_page=True)
 
     for index, why in ((0, "outside the folder"), (1, "pointing outside")):
         with pytest.raises(urllib.error.HTTPError) as refused:
