@@ -8,6 +8,8 @@ Public API::
     with running(create_app(models), port=0) as server:
         print(server.url)
 
+    create_app([], results=read_results("explanations"))   # an explain-batch output folder alone
+
 The page and its assets ship in the package (no CDN, no build step). Needs the ``[view]`` extra
 (Starlette, uvicorn); importing this package imports only click until one of the names below the
 command is used, so the CLI can register the command cheaply.
@@ -23,6 +25,7 @@ __all__ = [
     "Answer",
     "ExportModel",
     "Gallery",
+    "Results",
     "ServedModel",
     "ViewError",
     "ViewServer",
@@ -30,6 +33,7 @@ __all__ = [
     "make_view_command",
     "open_models",
     "read_gallery",
+    "read_results",
     "running",
 ]
 
@@ -43,6 +47,8 @@ _LAZY = {
     "open_models": "_models",
     "Gallery": "_gallery",
     "read_gallery": "_gallery",
+    "Results": "_results",
+    "read_results": "_results",
     "ViewError": "_errors",
     "ViewServer": "_serve",
     "running": "_serve",

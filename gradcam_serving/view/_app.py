@@ -12,7 +12,7 @@ import base64
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from starlette.applications import Starlette
@@ -25,6 +25,9 @@ from starlette.staticfiles import StaticFiles
 from ._errors import ViewError
 from ._gallery import Gallery
 from ._models import Answer, ViewModel
+
+if TYPE_CHECKING:
+    from ._results import Results
 
 __all__ = ["COLORMAPS", "DEFAULT_MAX_UPLOAD", "create_app"]
 
@@ -126,8 +129,9 @@ def _int_param(request: Request, name: str, default: int | None = None) -> int:
 class _Api:
     """The endpoints, over the models (one column each) and the optional gallery."""
 
-    def __init__(self, models: Sequence[ViewModel], gallery: Gallery | None, max_upload: int) -> None:
-        self.models, self.gallery, self.max_upload = list(models), gallery, max_upload
+    def __init__(self, models: Sequence[ViewModel], gallery: Gallery | None, max_upload: int,
+                 results: Results | None = None) -> None:
+        self.models, self.gallery, self.max_upload, self.results = list(models), gallery, max_upload, results
         self._colormaps = _colormap_tables()
 
     def model(self, request: Request) -> ViewModel:
@@ -144,7 +148,23 @@ class _Api:
             "colormaps": self._colormaps, "max_upload": self.max_upload,
             "gallery": [] if self.gallery is None else [
                 {"index": i, "name": item.name, "label": item.label} for i, item in enumerate(self.gallery.items)],
+            "results": self.results is not None,
         })
+
+    def _results(self) -> Results:
+        if self.results is None:
+            raise ViewError(404, "no results: start the page with --results DIR (an explain-batch output folder)")
+        return self.results
+
+    async def results_listing(self, request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(self._results().listing))
+
+    async def result_cam(self, request: Request) -> Response:
+        return JSONResponse(self._results().cam(int(request.path_params["index"])))
+
+    async def result_overlay(self, request: Request) -> Response:
+        data = await run_in_threadpool(self._results().overlay, int(request.path_params["index"]))
+        return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     async def explain(self, request: Request) -> Response:
         model = self.model(request)
@@ -174,17 +194,21 @@ async def _index(request: Request) -> Response:
 
 
 def create_app(models: Sequence[ViewModel], gallery: Gallery | None = None, *,
-               max_upload: int = DEFAULT_MAX_UPLOAD) -> Starlette:
-    """The view app over already opened models (one page column each, in order)."""
-    if not models:
-        raise ValueError("the page needs at least one model: export folders, or --server with --model")
-    api = _Api(models, gallery, max_upload)
+               max_upload: int = DEFAULT_MAX_UPLOAD, results: Results | None = None) -> Starlette:
+    """The view app over already opened models (one page column each, in order) and/or batch results."""
+    if not models and results is None:
+        raise ValueError("the page needs at least one model (export folders, or --server with --model) "
+                         "or --results DIR")
+    api = _Api(models, gallery, max_upload, results)
     routes = [
         Route("/", _index),
         Route("/api/config", _guarded(api.config)),
         Route("/api/explain", _guarded(api.explain), methods=["POST"]),
         Route("/api/validate", _guarded(api.validate), methods=["POST"]),
         Route("/api/gallery/{index:int}", _guarded(api.gallery_image)),
+        Route("/api/results", _guarded(api.results_listing)),
+        Route("/api/results/{index:int}/cam", _guarded(api.result_cam)),
+        Route("/api/results/{index:int}/overlay", _guarded(api.result_overlay)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes)

@@ -14,7 +14,7 @@ from gradcam_serving.manifests import ManifestRow, manifest_kind, read_manifest
 
 from ._errors import ViewError
 
-__all__ = ["Gallery", "GalleryItem", "read_gallery"]
+__all__ = ["Gallery", "GalleryItem", "confined", "outside", "read_gallery"]
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
 """What the ``*_bytes`` signatures decode (JPEG and PNG); other files in a folder are not listed."""
@@ -41,7 +41,7 @@ class Gallery:
         if not 0 <= index < len(self.items):
             raise ViewError(404, f"no gallery image {index} (there are {len(self.items)})")
         item = self.items[index]
-        if _outside(item.path, self.root):
+        if outside(item.path, self.root):
             raise ViewError(404, f"gallery image {item.name} now points outside {self.root}")
         try:
             return item, item.path.read_bytes()
@@ -49,8 +49,25 @@ class Gallery:
             raise ViewError(404, f"gallery image {item.name} cannot be read: {exc.strerror}") from None
 
 
-def _outside(path: Path, root: Path) -> bool:
+def outside(path: Path, root: Path) -> bool:
+    """True when ``path``, symlinks followed, is not inside the (resolved) ``root``."""
     return not path.resolve().is_relative_to(root)
+
+
+def confined(root: Path, relative: str | Path) -> tuple[Path | None, str | None]:
+    """``root / relative`` if it stays inside ``root`` and is a file; else ``None`` and why, in words.
+
+    Shared by the gallery and the ``--results`` browser: no absolute path, no ``..``, no symlink out.
+    """
+    relative = Path(relative)
+    if relative.is_absolute() or ".." in relative.parts:
+        return None, f"{relative}: outside the folder (absolute or '..')"
+    path = root / relative
+    if outside(path, root):
+        return None, f"{relative}: a link pointing outside the folder"
+    if not path.is_file():
+        return None, f"{relative}: no such file"
+    return path, None
 
 
 def read_gallery(source: str | Path) -> Gallery:
@@ -83,12 +100,7 @@ def read_gallery(source: str | Path) -> Gallery:
 
 
 def _item(root: Path, row: ManifestRow) -> tuple[GalleryItem | None, str | None]:
-    relative = Path(row.path)
-    if relative.is_absolute() or ".." in relative.parts:
-        return None, f"{relative}: outside the folder (absolute or '..')"
-    path = root / relative
-    if _outside(path, root):
-        return None, f"{relative}: a link pointing outside the folder"
-    if not path.is_file():
-        return None, f"{relative}: no such file"
-    return GalleryItem(relative.as_posix(), path, None if row.label in (None, "") else str(row.label)), None
+    path, problem = confined(root, row.path)
+    if path is None:
+        return None, problem
+    return GalleryItem(Path(row.path).as_posix(), path, None if row.label in (None, "") else str(row.label)), None

@@ -643,6 +643,248 @@ function setUpControls(colormaps) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// --results DIR: an explain-batch output folder (rows, failures, per-class mean heatmaps)
+
+const RESULTS_SHOWN = 1000; // table rows drawn at once; the filter narrows a larger folder
+const DETAIL_SIDE = 320;    // a row's heatmap drawn from its raw cam, at most this many pixels per side
+
+const results = {data: null, selected: -1, prefix: ""};
+
+// The folder every input lies under (explain-batch keeps full paths): the table shows what follows it.
+function commonFolder(paths) {
+  if (!paths.length) return "";
+  let prefix = paths[0];
+  for (const path of paths) while (!path.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  return prefix.slice(0, prefix.lastIndexOf("/") + 1);
+}
+
+function shortPath(path) {
+  return path && path.startsWith(results.prefix) ? path.slice(results.prefix.length) : path;
+}
+
+function fixed(value, digits = 3) {
+  return value == null ? "–" : Number(value).toFixed(digits);
+}
+
+function classText(index, label) {
+  if (index == null) return "–";
+  const name = label || (results.data && results.data.labels[String(index)]);
+  return name ? `${name} (${index})` : String(index);
+}
+
+function fillSelect(select, values) {
+  for (const [value, text] of values) {
+    const option = document.createElement("option");
+    option.value = value;
+    option.textContent = text;
+    select.append(option);
+  }
+}
+
+function shownRows() {
+  const wantClass = $("#results-class").value, wantMethod = $("#results-method").value, sort = $("#results-sort").value;
+  const rows = results.data.rows.filter((row) => (wantClass === "" || String(row.explained_class) === wantClass)
+    && (wantMethod === "" || row.method === wantMethod));
+  const score = (row) => (row.score == null ? -Infinity : row.score);
+  if (sort === "score-desc") rows.sort((a, b) => score(b) - score(a) || a.index - b.index);
+  else if (sort === "score-asc") rows.sort((a, b) => score(a) - score(b) || a.index - b.index);
+  else rows.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.index - b.index));
+  return rows;
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function renderResultRows() {
+  const rows = shownRows();
+  const body = $("#results-table tbody");
+  body.replaceChildren();
+  for (const row of rows.slice(0, RESULTS_SHOWN)) {
+    const tr = document.createElement("tr");
+    tr.dataset.index = row.index;
+    tr.setAttribute("aria-selected", String(row.index === results.selected));
+    const first = document.createElement("td");
+    first.className = "path";
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "link";
+    open.textContent = shortPath(row.path);
+    open.title = row.path;
+    open.setAttribute("aria-label", `Show the ${row.method} map of ${row.path} for ${classText(row.explained_class, row.explained_label)}`);
+    first.append(open);
+    tr.append(first, cell(row.label || "–"), cell(classText(row.predicted_class)), cell(fixed(row.score), "score"),
+      cell(classText(row.explained_class, row.explained_label), "explained"), cell(row.method, "method"),
+      cell(row.peak_row == null ? "–" : `${fixed(row.peak_row, 2)}, ${fixed(row.peak_col, 2)}`),
+      cell(row.area_above_half == null ? "–" : `${(100 * row.area_above_half).toFixed(1)}%`));
+    tr.addEventListener("click", () => showResult(row));
+    body.append(tr);
+  }
+  const sort = $("#results-sort").value;
+  $("#results-score-head").setAttribute("aria-sort", sort === "score-desc" ? "descending" : sort === "score-asc" ? "ascending" : "none");
+  $("#results-shown").textContent = rows.length > RESULTS_SHOWN
+    ? `showing the first ${RESULTS_SHOWN} of ${rows.length} rows: filter to narrow`
+    : `${rows.length} of ${results.data.rows.length} rows`;
+  document.body.dataset.resultsShown = String(Math.min(rows.length, RESULTS_SHOWN));
+}
+
+async function showResult(row) {
+  results.selected = row.index;
+  for (const tr of document.querySelectorAll("#results-table tbody tr")) {
+    tr.setAttribute("aria-selected", String(Number(tr.dataset.index) === row.index));
+  }
+  const figure = $("#result-detail"), image = $("#result-overlay"), canvas = $("#result-heatmap");
+  const what = `${row.method} map of ${shortPath(row.path)} for ${classText(row.explained_class, row.explained_label)}`;
+  figure.hidden = false;
+  figure.dataset.index = row.index;
+  figure.dataset.kind = "";
+  $("#result-caption").textContent = `${what}, score ${fixed(row.score)}: loading…`;
+  try {
+    if (row.overlay) {
+      canvas.hidden = true;
+      image.alt = `Overlay: ${what}`;
+      const response = await fetch(`/api/results/${row.index}/overlay`);
+      if (!response.ok) {
+        let json = null;
+        try { json = await response.json(); } catch (error) { /* not JSON: said below */ }
+        throw new Error((json && json.error) || `the view server answered ${response.status}`);
+      }
+      const blob = await response.blob();
+      if (results.selected !== row.index) return;
+      if (image.src.startsWith("blob:")) URL.revokeObjectURL(image.src);
+      await new Promise((resolve, reject) => {
+        image.onload = resolve;
+        image.onerror = () => reject(new Error("the overlay file is not a readable PNG"));
+        image.src = URL.createObjectURL(blob);
+      });
+      image.hidden = false;
+      figure.dataset.kind = "overlay";
+      $("#result-caption").textContent = `${what}, score ${fixed(row.score)} (overlay written by explain-batch)`;
+    } else {
+      image.hidden = true;
+      const response = await fetch(`/api/results/${row.index}/cam`);
+      const json = await response.json();
+      if (!response.ok) throw new Error(json.error || `the view server answered ${response.status}`);
+      if (results.selected !== row.index) return;
+      const cam = {shape: json.shape, values: Float32Array.from(json.cam, (v) => (v == null ? 0 : Math.max(v, 0)))};
+      const peak = cam.values.reduce((m, v) => Math.max(m, v), 0);
+      const [w, h] = canvasSize(row.width || DETAIL_SIDE, row.height || DETAIL_SIDE);
+      const scale = Math.min(1, DETAIL_SIDE / Math.max(w, h));
+      const big = resize(cam, Math.max(1, Math.round(h * scale)), Math.max(1, Math.round(w * scale)));
+      const drawn = colouredMap(big, peak, state.luts.jet);
+      canvas.width = drawn.width; canvas.height = drawn.height;
+      canvas.getContext("2d").drawImage(drawn, 0, 0);
+      canvas.setAttribute("aria-label", `Heatmap from the raw cam: ${what}`);
+      canvas.hidden = false;
+      figure.dataset.kind = "cam";
+      $("#result-caption").textContent = `${what}, score ${fixed(row.score)} (heatmap from the raw cam ` +
+        `${cam.shape[0]}×${cam.shape[1]}, max ${peak.toPrecision(3)}, jet; no overlay was written)`;
+    }
+  } catch (error) {
+    image.hidden = true; canvas.hidden = true;
+    $("#result-caption").textContent = `${what}: ${error.message}`;
+  }
+}
+
+function drawSummary(summary) {
+  const list = $("#summary-classes");
+  list.replaceChildren();
+  if (!summary) { $("#summary-empty").hidden = false; return; }
+  for (const entry of summary.classes || []) {
+    const item = document.createElement("li");
+    const figure = document.createElement("figure");
+    figure.className = entry.flagged ? "summary-class flagged" : "summary-class";
+    figure.dataset.classIndex = entry.class_index;
+    figure.dataset.method = entry.method;
+    const grid = entry.mean_heatmap || [[0]];
+    const map = {shape: [grid.length, grid[0].length], values: Float32Array.from(grid.flat())};
+    const canvas = document.createElement("canvas");
+    const drawn = colouredMap(map, 1, state.luts.jet);
+    canvas.width = drawn.width; canvas.height = drawn.height;
+    canvas.getContext("2d").drawImage(drawn, 0, 0);
+    canvas.setAttribute("role", "img");
+    const border = `${(100 * entry.border_share).toFixed(0)}% of the strong evidence in the border band`;
+    canvas.setAttribute("aria-label", `Mean ${entry.method} heatmap of ${entry.count} images explained as ${entry.label}: ${border}` +
+      (entry.flagged ? ", flagged as a possible shortcut" : ""));
+    const caption = document.createElement("figcaption");
+    const name = document.createElement("strong");
+    name.className = "summary-label";
+    name.textContent = entry.label;
+    caption.append(name, ` (${entry.class_index}) · ${entry.method} · n=${entry.count} · mean score ${fixed(entry.mean_score)} · border ${fixed(entry.border_share, 2)}`);
+    if (entry.flagged) {
+      const flag = document.createElement("span");
+      flag.className = "flag";
+      flag.textContent = "⚠ flagged: shortcut?";
+      caption.append(flag);
+    }
+    figure.append(canvas, caption);
+    item.append(figure);
+    list.append(item);
+  }
+}
+
+function listFailed(failed) {
+  const list = $("#failed-list");
+  list.replaceChildren();
+  $("#failed-count").textContent = `(${failed.length})`;
+  if (!failed.length) {
+    const none = document.createElement("li");
+    none.textContent = "none";
+    list.append(none);
+  }
+  for (const entry of failed) {
+    const item = document.createElement("li");
+    const path = document.createElement("strong");
+    path.className = "failed-path";
+    path.textContent = shortPath(entry.path);
+    path.title = entry.path;
+    const stage = document.createElement("span");
+    stage.className = "stage";
+    stage.textContent = ` (${entry.stage}) `;
+    item.append(path, stage, entry.error || "");
+    list.append(item);
+  }
+}
+
+async function setUpResults() {
+  $("#results").hidden = false;
+  let data;
+  try {
+    const response = await fetch("/api/results");
+    data = await response.json();
+    if (!response.ok) throw new Error(data.error || `the view server answered ${response.status}`);
+  } catch (error) {
+    showError(`results: ${error.message}`);
+    return;
+  }
+  results.data = data;
+  results.prefix = commonFolder([...data.rows, ...data.failed].map((entry) => entry.path || ""));
+  $("#results-folder").textContent = `(${data.folder}${results.prefix ? `; images under ${results.prefix}` : ""})`;
+  const summary = data.summary;
+  $("#results-counts").textContent = summary
+    ? `${summary.images} images explained, ${summary.failed} failed, ${summary.rows} rows`
+    : `${data.rows.length} rows, ${data.failed.length} failed`;
+  if (data.problems.length) {
+    $("#results-problems").textContent = data.problems.join("; ");
+    $("#results-problems").hidden = false;
+  }
+  const classes = new Map();
+  for (const row of data.rows) if (row.explained_class != null) classes.set(row.explained_class, row.explained_label);
+  fillSelect($("#results-class"), [...classes.entries()].sort((a, b) => a[0] - b[0])
+    .map(([index, label]) => [String(index), classText(index, label)]));
+  fillSelect($("#results-method"), [...new Set(data.rows.map((row) => row.method))].sort().map((m) => [m, m]));
+  for (const id of ["#results-class", "#results-method", "#results-sort"]) $(id).addEventListener("change", renderResultRows);
+  $("#results-table tbody").addEventListener("keydown", (event) => moveFocus(event, $("#results-table tbody"), "button", "ArrowUp", "ArrowDown"));
+  renderResultRows();
+  drawSummary(summary);
+  listFailed(data.failed);
+  document.body.dataset.results = "ready";
+}
+
 async function start() {
   window.gradcamView = {state, lastMs: null};
   try {
@@ -653,10 +895,18 @@ async function start() {
     return;
   }
   setUpControls(state.config.colormaps);
-  state.columns = state.config.models.map(buildColumn);
-  setUpGallery(state.config.gallery);
-  setUpOpening();
-  drawColorbar();
+  if (state.config.models.length) {
+    state.columns = state.config.models.map(buildColumn);
+    setUpGallery(state.config.gallery);
+    setUpOpening();
+    drawColorbar();
+  } else {
+    // --results alone: nothing to explain live, so only the results section shows.
+    for (const id of [".open", "#controls", "#status", "#columns"]) $(id).hidden = true;
+    $(".skip").href = "#results";
+    $(".skip").textContent = "Skip to the results";
+  }
+  if (state.config.results) await setUpResults();
   document.body.dataset.ready = "true";
 }
 
