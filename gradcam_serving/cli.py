@@ -277,15 +277,11 @@ def _preprocessing(input_range: Any, mean: Any, std: Any) -> Any:
 
 def _serving_version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A TensorFlow release whose op registry is recorded (checked before the slow load)."""
-    if value is None:
-        return None
-    with quiet_tensorflow(bool(ctx.params.get("verbose"))):
-        from gradcam_serving.exporter import op_registry
+    from gradcam_serving.tf_releases import unknown_release_message
 
-        try:
-            op_registry(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), ctx, param) from None
+    problem = None if value is None else unknown_release_message(value)
+    if problem is not None:
+        raise click.BadParameter(problem, ctx, param)
     return value
 
 

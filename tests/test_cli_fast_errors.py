@@ -54,6 +54,10 @@ CASES = {
         ["export", "{model}", "--output", "{file}", "--name", "m"], "is a file",
     ),
     "validate: missing export": (["validate", "{missing}"], "Directory '{missing}' does not exist."),
+    "validate: unknown serving version": (
+        ["validate", "{model}", "--serving-version", "9.9"],
+        "Invalid value for '--serving-version': no op registry recorded for TensorFlow '9.9'; recorded: 2.15,",
+    ),
     "evaluate: missing images": (["evaluate", "{model}", "--images", "{missing}"], "Path '{missing}' does not exist."),
     "predict: missing image": (
         ["predict", "--server", "127.0.0.1:1", "--model", "m", "{missing}"], "File '{missing}' does not exist.",

@@ -41,7 +41,7 @@ def default_image_tag(exports: Iterable[Path], fallback: str) -> str:
     writers = [version for _, version in export_writers(exports)]
     if not writers:
         return fallback
-    from gradcam_serving.exporter import image_tag_for, release_of
+    from gradcam_serving.tf_releases import image_tag_for, release_of
 
     known = [version for version in writers if release_of(version)]
     return image_tag_for(max(known, key=release_of)) if known else fallback  # type: ignore[arg-type]

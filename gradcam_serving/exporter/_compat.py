@@ -26,7 +26,6 @@ import functools
 import gzip
 import json
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,34 +43,10 @@ __all__ = [
     "writer_version",
 ]
 
-_REGISTRIES = Path(__file__).resolve().parent / "_registries"
-
-SERVING_VERSIONS: tuple[str, ...] = tuple(
-    sorted((path.name.removesuffix(".json.gz") for path in _REGISTRIES.glob("*.json.gz")), key=lambda v: tuple(map(int, v.split("."))))
-)
-"""``major.minor`` of every TensorFlow release whose op registry is recorded, oldest first."""
+from gradcam_serving.tf_releases import REGISTRIES as _REGISTRIES
+from gradcam_serving.tf_releases import SERVING_VERSIONS, image_tag_for, release_of, unknown_release_message
 
 _MAX_LISTED = 3  # nodes named per problem; the rest are counted
-
-
-def release_of(version: str) -> tuple[int, int] | None:
-    """``"2.19.1"``, ``"2.19"`` or ``"2.21.0-rc1"`` -> ``(2, 19)``; ``None`` for tags like ``latest``."""
-    match = re.match(r"^(\d+)\.(\d+)(?:$|[.\-+])", version.strip())
-    return (int(match[1]), int(match[2])) if match else None
-
-
-def image_tag_for(tensorflow_version: str) -> str:
-    """The ``tensorflow/serving`` tag for exports written by ``tensorflow_version``: ``2.21.3`` -> ``2.21.0``.
-
-    TF Serving publishes ``X.Y.0`` for every TensorFlow ``X.Y``, built from it.
-
-    Raises:
-        ValueError: not a TensorFlow version.
-    """
-    release = release_of(tensorflow_version)
-    if release is None:
-        raise ValueError(f"not a TensorFlow version: {tensorflow_version!r}")
-    return f"{release[0]}.{release[1]}.0"
 
 
 @dataclass(frozen=True)
@@ -89,13 +64,11 @@ def op_registry(version: str) -> OpRegistry:
     Raises:
         ValueError: no registry is recorded for that release; names the ones that are.
     """
+    problem = unknown_release_message(version)
+    if problem is not None:
+        raise ValueError(problem)
     release = release_of(version)
-    path = _REGISTRIES / f"{release[0]}.{release[1]}.json.gz" if release else None
-    if path is None or not path.exists():
-        raise ValueError(
-            f"no op registry recorded for TensorFlow {version!r}; recorded: {', '.join(SERVING_VERSIONS)} "
-            "(add one with gradcam_serving/exporter/_registries/generate.py)"
-        )
+    path = _REGISTRIES / f"{release[0]}.{release[1]}.json.gz"  # type: ignore[index]
     with gzip.open(path, "rt", encoding="utf-8") as stream:
         data = json.load(stream)
     return OpRegistry(data["tensorflow"], data["ops"])
