@@ -16,9 +16,12 @@ optimises each new fetch set against it; ``place_pruned_graph`` places only
 what a signature runs, which cuts the load and the first run of every signature
 (``benchmarks/load_ready.py``). And each signature's first run spends seconds in
 single-threaded graph optimisation, so :meth:`ExportSession.run_each` runs
-several at once. The project's own tools (the gate, ``validate``, ``evaluate``,
-batch jobs, the web page) use both; the local server uses TF Serving's Session
-options, read from ``--tensorflow_session_config_file`` as TF Serving reads them.
+several at once. The project's own tools (``validate``, ``evaluate``, batch jobs,
+the web page) use both. The export gate, which compares answers with the
+in-process model to the last PNG byte, and the local server use TF Serving's
+Session options (the server reads ``--tensorflow_session_config_file`` as TF
+Serving does) and run one request at a time, since other options or concurrent
+runs may round a float differently.
 
 Errors are TensorFlow's own (``tf.errors.OpError`` subclasses with their codes,
 for example ``NotFoundError`` for a missing ``saved_model.pb`` or a tag set that
@@ -366,7 +369,7 @@ class ExportSession:
 
         Args:
             requests: ``(signature, inputs)`` pairs.
-            run: what runs one pair; :meth:`run` by default (the gate passes its error-mapping wrapper).
+            run: what runs one pair; :meth:`run` by default (validate passes the gate's error-mapping wrapper).
             threads: at most this many at once; :func:`first_run_threads` by default.
 
         Raises:

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from gradcam_serving.errors import ServingCheckError
-from gradcam_serving.runtime import ExportSession
+from gradcam_serving.runtime import ExportSession, session_config
 
 from ._graph import check_refused_ops
 
@@ -33,16 +33,20 @@ def run_like_tf_serving(export_dir: str | Path, requests: Mapping[str, Arrays]) 
     Raises:
         ServingCheckError: loading or running failed; the message carries TF's error.
     """
-    with open_export(export_dir) as export:
+    # TF Serving's own Session options, one request at a time: the answers are compared with the in-process
+    # model to the last PNG byte, and other options or concurrent runs may round a float differently.
+    with open_export(export_dir, config=session_config()) as export:
         check_refused_ops(export.meta_graph.graph_def)
-        answers = export.run_each(list(requests.items()), run=lambda name, inputs: run_checked(export, name, inputs))
-        return dict(zip(requests, answers))
+        return {name: run_checked(export, name, inputs) for name, inputs in requests.items()}
 
 
-def open_export(export_dir: str | Path) -> ExportSession:
-    """:class:`ExportSession` whose load failure is a :class:`ServingCheckError` with TF's message."""
+def open_export(export_dir: str | Path, *, config: tf.compat.v1.ConfigProto | None = None) -> ExportSession:
+    """:class:`ExportSession` whose load failure is a :class:`ServingCheckError` with TF's message.
+
+    ``config``: Session options; the runtime's tool options by default.
+    """
     try:
-        return ExportSession(export_dir)
+        return ExportSession(export_dir, config=config)
     except Exception as exc:  # TF raises many error types for unloadable models
         detail = exc.message if isinstance(exc, tf.errors.OpError) else str(exc)
         raise ServingCheckError(f"TF Serving's loader cannot load {export_dir}: {detail}") from exc
