@@ -57,7 +57,8 @@ CASES: dict[str, Case] = {
     "config": Case(lambda p: ["config", str(Path(p.export).parent), "--print"], r"model_platform: \"tensorflow\""),
     # The full demo trains a model; it imports TensorFlow (through the exporter) before creating its folder.
     "demo": Case(lambda p: ["demo", "--workdir", str(Path(p.image) / "sub")], r"^error: .*Not a directory"),
-    "explain-batch": Case(lambda p: ["explain-batch", p.images, "--export", p.export, "--output", p.scratch],
+    "explain-batch": Case(lambda p: ["explain-batch", p.images, "--export", p.export, "--output",
+                                     str(Path(p.scratch) / "explain-batch")],  # explain writes to scratch itself
                           r"^1 images, 0 failed, [\d.]+ images/s -> "),
     # Runs until Ctrl-C: _view_until_ready starts it, waits for its warm-up (a Session run per method), stops it.
     "view": Case(lambda p: ["view", p.export, "--port", "0"], r"view: http://127\.0\.0\.1:\d+(?s:.*)view: ready"),
