@@ -37,22 +37,14 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _children import REPO, child_env, run_child
+
 SIZE = 224
 MODEL_NAME = "mobilenet_v2"
 
 
-def _env() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                TF_CPP_MIN_LOG_LEVEL="3")
-
-
 def _child(*args: str) -> dict:
-    """Run this script in a child mode; its last stdout line is JSON."""
-    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=_env(), check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"child {args} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(__file__, *args)
 
 
 # -- child modes -------------------------------------------------------------------------------------------
@@ -124,7 +116,7 @@ def export_mobilenet(folder: Path) -> Path:
     done = subprocess.run(
         [sys.executable, "-m", "gradcam_serving.cli", "export", str(model), "--output", str(folder / "models"),
          "--name", MODEL_NAME, "--methods", "gradcam"],
-        capture_output=True, text=True, env=_env(), check=False)
+        capture_output=True, text=True, env=child_env(), check=False)
     if done.returncode != 0:
         raise SystemExit(f"export failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return Path(done.stdout.strip().splitlines()[-1])
@@ -135,7 +127,7 @@ def explain_batch(source: Path, output: Path, args: list[str]) -> float:
     command = [sys.executable, "-c", "import sys; from gradcam_serving.cli import main; sys.exit(main())",
                "explain-batch", str(source), "--output", str(output), "--overwrite", *args]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=_env(), check=False)
+    done = subprocess.run(command, capture_output=True, text=True, env=child_env(), check=False)
     seconds = time.perf_counter() - started
     if done.returncode != 0 or " 0 failed" not in done.stdout:
         raise SystemExit(f"explain-batch failed ({done.returncode}):\n{done.stdout}\n{done.stderr[-3000:]}")
@@ -153,7 +145,7 @@ def start_server(export_dir: Path) -> tuple[subprocess.Popen, str]:
     server = subprocess.Popen(
         [sys.executable, "-m", "gradcam_serving.server", f"--port={port}", f"--model_name={export_dir.parent.name}",
          f"--model_base_path={export_dir.parent}"],
-        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sys.path.insert(0, str(REPO))
     from gradcam_serving.client import ExplainClient
 

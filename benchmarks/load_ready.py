@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import statistics
 import subprocess
@@ -45,7 +44,8 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _children import child_env, run_child
+
 # Session configs as --tensorflow_session_config_file holds them (text ConfigProto); empty is TF Serving's default.
 CONFIGS = {
     "tf_serving": "",
@@ -58,17 +58,8 @@ SIZE = 224
 READY_TIMEOUT = 1800.0
 
 
-def _env() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                TF_CPP_MIN_LOG_LEVEL="3")
-
-
 def _run_child(*args: str) -> dict:
-    """Run this script in a child mode; its last stdout line is JSON."""
-    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=_env(), check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"child {args} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(__file__, *args)
 
 
 # -- child modes: each runs in its own process -----------------------------------------------------
@@ -122,7 +113,7 @@ def export(folder: Path) -> tuple[Path, float]:
     done = subprocess.run(
         [sys.executable, "-m", "gradcam_serving.cli", "export", str(model), "--output", str(folder / "models"),
          "--name", MODEL_NAME, "--methods", "all"],
-        capture_output=True, text=True, env=_env(), check=False)
+        capture_output=True, text=True, env=child_env(), check=False)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"export failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -150,7 +141,7 @@ def serve(export_dir: Path, flags: list[str]) -> dict[str, float]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "gradcam_serving.server", "--port=0", "--host=127.0.0.1", f"--model_name={MODEL_NAME}",
          f"--model_base_path={export_dir.parent}", "--file_system_poll_wait_seconds=0", *flags],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env())
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env())
     ready = threading.Event()
 
     def read() -> None:
@@ -182,7 +173,7 @@ def serve(export_dir: Path, flags: list[str]) -> dict[str, float]:
 def validate(export_dir: Path) -> tuple[float, int]:
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "gradcam_serving.cli", "validate", str(export_dir)],
-                          capture_output=True, text=True, env=_env(), check=False)
+                          capture_output=True, text=True, env=child_env(), check=False)
     return time.perf_counter() - started, done.returncode
 
 
