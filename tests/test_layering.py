@@ -8,9 +8,10 @@ count for the privacy rule.
 
 * Private: ``gradcam_serving.<pkg>._x`` (or anything below a private name in
   ``<pkg>``) may be imported only from inside ``<pkg>``. What another package
-  needs is public in ``<pkg>/__init__.py``. Top-level private modules
-  (``gradcam_serving/_dtypes.py``, ``_cli_errors.py``) are the shared floor:
-  anyone may import them.
+  needs is public in ``<pkg>/__init__.py``. A top-level private module
+  (``gradcam_serving/_x.py``) is private to the top-level modules: what
+  subpackages share lives on that floor under a public name
+  (``gradcam_serving/dtypes.py``, ``console.py``).
 * Cycles: the module graph (module -> the modules it imports) has none. A
   package's ``__init__`` importing its submodules is an edge like any other;
   the implicit import of a parent package is not (Python runs it first, not in
@@ -121,20 +122,32 @@ def imports_of(root: Path, package: str) -> tuple[dict[str, Path], list[Import]]
 
 
 def private_owner(target: str) -> str | None:
-    """The package a private module belongs to (``a.pkg._x.y`` -> ``a.pkg``); ``None`` for public or top-level ones."""
+    """The package a private module belongs to (``a.pkg._x.y`` -> ``a.pkg``, ``a._x`` -> ``a``); ``None`` if public."""
     parts = target.split(".")
     for index, part in enumerate(parts[1:], start=1):
         if part.startswith("_") and not part.startswith("__"):
-            return None if index == 1 else ".".join(parts[:index])
+            return ".".join(parts[:index])
     return None
 
 
-def private_violations(imports: list[Import]) -> list[Import]:
-    """Imports of a private module from outside the package that owns it."""
+def packages_of(modules: dict[str, Path]) -> frozenset[str]:
+    """The dotted names that are packages (their file is an ``__init__.py``)."""
+    return frozenset(name for name, path in modules.items() if path.name == "__init__.py")
+
+
+def _may_import(importer: str, owner: str, packages: frozenset[str]) -> bool:
+    """Inside the owning package; for the top-level package, only its own modules, not its subpackages."""
+    if "." not in owner:
+        return importer == owner or (importer.count(".") == 1 and importer not in packages)
+    return importer == owner or importer.startswith(owner + ".")
+
+
+def private_violations(imports: list[Import], packages: frozenset[str]) -> list[Import]:
+    """Imports of a private module from outside the package that owns it (``packages``: the names that are packages)."""
     bad = []
     for found in imports:
         owner = private_owner(found.target)
-        if owner is not None and found.importer != owner and not found.importer.startswith(owner + "."):
+        if owner is not None and not _may_import(found.importer, owner, packages):
             bad.append(found)
     return bad
 
@@ -175,8 +188,8 @@ def _describe_cycles(cycles: list[list[str]], imports: list[Import]) -> str:
 
 
 def test_no_module_imports_another_packages_private_module():
-    _, imports = imports_of(ROOT, PACKAGE)
-    bad = private_violations(imports)
+    modules, imports = imports_of(ROOT, PACKAGE)
+    bad = private_violations(imports, packages_of(modules))
     assert not bad, (
         "private modules imported from outside their package (make the name public in the package's "
         "__init__, or move it down to a top-level module):\n" + "\n".join(map(str, bad))
@@ -210,9 +223,11 @@ def _write_package(root: Path, files: dict[str, str]) -> None:
 
 _CLEAN = {
     "pkg/__init__.py": "",
-    "pkg/_floor.py": "X = 1\n",
+    "pkg/floor.py": "X = 1\n",
+    "pkg/_top.py": "",
+    "pkg/cli.py": "from pkg import _top\n",
     "pkg/a/__init__.py": "from pkg.a._impl import thing\n__all__ = ['thing']\n",
-    "pkg/a/_impl.py": "from . import _helper\nfrom pkg._floor import X\nthing = X\n",
+    "pkg/a/_impl.py": "from . import _helper\nfrom pkg.floor import X\nthing = X\n",
     "pkg/a/_helper.py": "",
     "pkg/b/__init__.py": "",
     "pkg/b/_use.py": "def f():\n    from pkg.a import thing\n    return thing\n",
@@ -222,7 +237,8 @@ _CLEAN = {
 def test_checker_passes_a_clean_package(tmp_path: Path):
     _write_package(tmp_path, _CLEAN)
     modules, imports = imports_of(tmp_path, "pkg")
-    assert not private_violations(imports)
+    assert not private_violations(imports, packages_of(modules))
+    assert Import("pkg.cli", "pkg._top", 1, False) in imports  # a top-level module may use a top-level private one
     assert not import_cycles(imports)
     assert Import("pkg.a._impl", "pkg.a._helper", 1, False) in imports  # relative import resolved
     assert Import("pkg.b._use", "pkg.a", 2, False) in imports  # function-level import seen
@@ -237,12 +253,19 @@ def test_checker_passes_a_clean_package(tmp_path: Path):
         pytest.param("def g():\n    from ..a._impl import thing\n", "pkg.b._use", "pkg.a._impl", id="relative-in-function"),
         pytest.param("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a._impl import thing\n",
                      "pkg.b._use", "pkg.a._impl", id="type-checking"),
+        pytest.param("from pkg._top import *\n", "pkg.b._use", "pkg._top", id="top-level-private"),
     ],
 )
 def test_checker_finds_a_planted_private_import(tmp_path: Path, planted: str, importer: str, target: str):
     _write_package(tmp_path, {**_CLEAN, "pkg/b/_use.py": _CLEAN["pkg/b/_use.py"] + planted})
-    _, imports = imports_of(tmp_path, "pkg")
-    assert [(i.importer, i.target) for i in private_violations(imports)] == [(importer, target)]
+    modules, imports = imports_of(tmp_path, "pkg")
+    assert [(i.importer, i.target) for i in private_violations(imports, packages_of(modules))] == [(importer, target)]
+
+
+def test_a_subpackage_init_may_not_import_a_top_level_private_module(tmp_path: Path):
+    _write_package(tmp_path, {**_CLEAN, "pkg/b/__init__.py": "from pkg import _top\n"})
+    modules, imports = imports_of(tmp_path, "pkg")
+    assert [(i.importer, i.target) for i in private_violations(imports, packages_of(modules))] == [("pkg.b", "pkg._top")]
 
 
 def test_checker_finds_a_planted_cycle_through_a_function_level_import(tmp_path: Path):

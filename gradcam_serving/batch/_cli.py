@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import click
 
-from gradcam_serving._cli_errors import errors_as_exit
+from gradcam_serving.console import errors_as_exit
 
 __all__ = ["explain_batch_command"]
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from gradcam_serving import _dtypes
+from gradcam_serving import dtypes as _dtypes
 from gradcam_serving.client import _wire
 
 __all__ = ["array_to_tensor", "dtype_name", "shape_from_proto", "strings_to_tensor", "tensor_to_array"]
 
-# One table for the client and the server (gradcam_serving._dtypes); numpy has no string or bfloat16.
+# One table for the client and the server (gradcam_serving.dtypes); numpy has no string or bfloat16.
 _NUMPY_BY_DT: dict[int, np.dtype] = {dtype.enum: np.dtype(dtype.numpy) for dtype in _dtypes.DTYPES if dtype.numpy}
 _DT_BY_NUMPY: dict[np.dtype, int] = {dtype.newbyteorder("="): dt for dt, dtype in _NUMPY_BY_DT.items()}
 DT_STRING = _wire.DataType.values_by_name["DT_STRING"].number

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
 
-from gradcam_serving._dtypes import DATA_TYPE_NAMES
+from gradcam_serving.dtypes import DATA_TYPE_NAMES
 
 __all__ = [
     "GET_MODEL_METADATA_METHOD",

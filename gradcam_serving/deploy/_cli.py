@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from gradcam_serving._cli_errors import errors_as_exit, quiet_tensorflow, warnings_as_lines
+from gradcam_serving.console import errors_as_exit, quiet_tensorflow, warnings_as_lines
 from gradcam_serving.deploy._build import deployment_options
 from gradcam_serving.deploy._files import render_files, write_files
 from gradcam_serving.deploy._options import DEFAULT_IMAGE_TAG, STARTUP_PROBE_PERIOD, DeployedModel, model_from_export

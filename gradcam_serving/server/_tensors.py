@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
-from gradcam_serving._dtypes import type_string as dtype_name  # TF's DataTypeString, as in its error texts
+from gradcam_serving.dtypes import type_string as dtype_name  # TF's DataTypeString, as in its error texts
 
 __all__ = [
     "TensorParseError",

@@ -11,7 +11,7 @@ import importlib.util
 
 import click
 
-from gradcam_serving._cli_errors import errors_as_exit, quiet_tensorflow, warnings_as_lines
+from gradcam_serving.console import errors_as_exit, quiet_tensorflow, warnings_as_lines
 
 __all__ = ["make_view_command"]
 

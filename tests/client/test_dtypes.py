@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
-from gradcam_serving import _dtypes
+from gradcam_serving import dtypes as _dtypes
 from gradcam_serving.client import _tensors as client_tensors
 from gradcam_serving.server import _tensors as server_tensors
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gradcam_serving._cli_errors import error_line
+from gradcam_serving.console import error_line
 from gradcam_serving.cli import cli
 from gradcam_serving.errors import GradcamServingWarning, UnsupportedModelError
 from gradcam_serving.exporter import export_model, inspect_model, run_like_tf_serving

@@ -1,8 +1,8 @@
 """What every command-line entry point writes on stderr: one line per failure, our warnings, no TensorFlow noise.
 
-Its own module so ``gradcam_serving.cli``, ``gradcam_serving.deploy._cli``
-(which ``cli`` imports) and later commands share it without importing each
-other.
+Public on the shared floor because every command shares it: ``gradcam_serving.cli``
+and the ``deploy``, ``batch`` and ``view`` subcommands use it without importing
+each other.
 """
 
 from __future__ import annotations
