@@ -20,7 +20,6 @@ from gradcam_serving.deploy._options import (
     DeployedModel,
     DeploymentOptions,
     batching_grpc_threads,
-    local_versions,
 )
 from gradcam_serving.errors import GradcamServingWarning
 
@@ -29,12 +28,7 @@ __all__ = ["deployment_options", "served_exports"]
 
 def served_exports(models: Iterable[DeployedModel]) -> list[Path]:
     """The local version folders the servers will load (by each model's version policy)."""
-    folders = []
-    for model in models:
-        if model.local_path is not None:
-            served = model.config.version_policy.select(set(local_versions(model.local_path)))
-            folders.extend(model.local_path / str(version) for version in sorted(served))
-    return folders
+    return [folder for model in models for folder in model.served_folders()]
 
 
 def _grpc_threads_warning(options: DeploymentOptions) -> str | None:

@@ -96,25 +96,43 @@ _QUANTITY = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(?:[KMGTPE]i|[mkMGTPE]|[eE][+-]?\
 class DeployedModel:
     """One model: its ``models.config`` entry plus, optionally, its local export.
 
+    Checked in the constructor without touching the disk: :func:`model_from_export`
+    reads the version folders and passes them in.
+
     Attributes:
         config: the entry as the server sees it; ``base_path`` is the path
             inside the container (e.g. ``/models/shapes``) or a URI.
-        local_path: this machine's copy of ``BASE/NAME``; when given, the
-            version policy and labels are checked against its version folders.
+        local_path: this machine's copy of ``BASE/NAME``, if there is one.
+        local_versions: the numeric version folders under ``local_path``
+            (required with it); the version policy and labels are checked
+            against them.
     """
 
     config: ModelConfig
     local_path: Path | None = None
+    local_versions: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.config.name:
             raise ValueError("model name must not be empty")
+        if (self.local_path is None) != (self.local_versions is None):
+            raise ValueError(
+                f"model {self.config.name!r}: give local_path and local_versions together "
+                "(model_from_export reads the versions from the folder)"
+            )
         _check_base_path(self.config)
-        _check_labels(self.config, self.local_path)
+        _check_labels(self.config, self.local_versions, self.local_path)
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    def served_folders(self) -> list[Path]:
+        """The local version folders the version policy serves, oldest first; empty without a local export."""
+        if self.local_path is None or self.local_versions is None:
+            return []
+        served = self.config.version_policy.select(set(self.local_versions))
+        return [self.local_path / str(version) for version in sorted(served)]
 
 
 def _check_base_path(config: ModelConfig) -> None:
@@ -144,10 +162,10 @@ def local_versions(path: Path) -> list[int]:
     return versions
 
 
-def _check_labels(config: ModelConfig, local_path: Path | None) -> None:
+def _check_labels(config: ModelConfig, versions: tuple[int, ...] | None, local_path: Path | None) -> None:
     """A label must name a version that will be served, or TF Serving refuses to start."""
     policy = config.version_policy
-    on_disk = set(local_versions(local_path)) if local_path is not None else None
+    on_disk = set(versions) if versions is not None else None
     served = policy.select(on_disk) if on_disk is not None else None
     for label, version in config.version_labels:
         if on_disk is not None and version not in on_disk:
@@ -209,7 +227,7 @@ def model_from_export(
         version_policy=version_policy,
         version_labels=tuple(sorted((labels or {}).items())),
     )
-    return DeployedModel(config, local)
+    return DeployedModel(config, local, tuple(local_versions(local)))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

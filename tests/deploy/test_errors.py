@@ -23,6 +23,18 @@ def test_label_to_a_version_the_specific_policy_does_not_serve():
         DeployedModel(model)
 
 
+def test_the_constructor_checks_given_versions_without_reading_the_disk(tmp_path):
+    """``DeployedModel`` is a frozen value: the version folders come in, nothing is read (the folder is absent)."""
+    absent = tmp_path / "not-there"
+    config = ModelConfig("m", "/models/m", VersionPolicy(kind="latest", num_versions=2), (("stable", 2),))
+    model = DeployedModel(config, absent, (1, 2, 3))
+    assert model.served_folders() == [absent / "2", absent / "3"]
+    with pytest.raises(ConfigError, match=r"points to version 2, but .*not-there has versions 3,4"):
+        DeployedModel(config, absent, (3, 4))
+    with pytest.raises(ValueError, match="give local_path and local_versions together"):
+        DeployedModel(config, absent)
+
+
 def test_label_to_a_version_latest_will_not_load(exports):
     with pytest.raises(ConfigError, match=r"version 1, which the version policy latest:1 does not serve \(it serves 2\)"):
         model_from_export(exports / "shapes", labels={"stable": 1})
