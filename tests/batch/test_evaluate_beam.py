@@ -97,3 +97,34 @@ def test_random_baseline_is_refused_with_a_runner(shortcut_export: Path, manifes
               "--random-baseline"])
     assert exited.value.code == 1
     assert "--random-baseline cannot be combined with --runner" in capsys.readouterr().err
+
+
+def test_beam_against_a_server_equals_in_process(shortcut_export: Path, manifest: Path, in_process: dict[str, Any],
+                                                 tmp_path: Path) -> None:
+    """``evaluate --server --model --runner``: each Beam worker calls the local server on a loopback port."""
+    from gradcam_e2e import local_server
+
+    # A server answers class indices only (labels as text need the export's metadata): index labels here.
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for row in rows:
+        if isinstance(row.get("label"), str):
+            row["label"] = LABELS.index(row["label"])
+    indexed = manifest.with_name("manifest_indices.jsonl")
+    indexed.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with local_server(shortcut_export.parent, model="shortcut") as server:
+        remote = _evaluate_remote(server.target, indexed, tmp_path / "remote.json")
+        on_beam = _evaluate_remote(server.target, indexed, tmp_path / "beam.json", "--runner", "DirectRunner")
+    assert [r["method"] for r in on_beam["results"]] == ["gradcam", "layercam"]
+    assert all(len(r["per_image"]) == 5 for r in on_beam["results"])
+    assert_same_document(on_beam["results"], remote["results"])
+    for mine, reference in zip(on_beam["results"], in_process["results"]):
+        assert_same_document(mine["per_image"], reference["per_image"], mine["method"])
+
+
+def _evaluate_remote(target: str, manifest: Path, out: Path, *extra: str) -> dict[str, Any]:
+    from gradcam_serving.cli import main
+
+    code = main(["evaluate", "--server", target, "--model", "shortcut", "--images", str(manifest), "--steps", "3",
+                 "--batch-size", "4", "--json", str(out), *extra])
+    assert code == 0
+    return json.loads(out.read_text())
