@@ -25,6 +25,8 @@ a fresh process so no cache carries over:
   Serving does): process start to the port open (the model AVAILABLE), split by
   the server's log at the end of the load and of the warmup; then SIGTERM and
   the time to exit.
+  The same for a copy of the export whose warmup file keeps only the records
+  ``export --warmup default`` writes (the signatures that name no method).
 * ``gradcam-serving validate``: its wall time.
 
 Prints one table per measure, a row per round. The 2 cores of the CI machine
@@ -53,6 +55,7 @@ CONFIGS = {
     "no_tfg": "graph_options { rewrite_options { disable_tfg_optimizer: true } }\n",
 }
 RUN_EACH = "+run_each"
+LIGHT = ", --warmup default"
 MODEL_NAME = "mobilenet_v2"
 SIZE = 224
 READY_TIMEOUT = 1800.0
@@ -102,6 +105,30 @@ def child_session(export_dir: str, config_name: str) -> dict:
     functions = len(export.meta_graph.graph_def.library.function)
     export.close()
     return {"load": load, "runs": runs, "functions": functions, "first_wall": walls[0]}
+
+
+def child_default_warmup(source: str, target: str) -> dict:
+    """Copy a version folder, keeping the warmup records ``export --warmup default`` would write."""
+    import shutil
+
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from gradcam_serving import signatures as sig
+
+    shutil.copytree(source, target)
+    metadata = json.loads((Path(source) / sig.METADATA_FILE).read_text())
+    kept = set(sig.warmup_signatures(sig.WARMUP_DEFAULT, metadata["methods"], metadata["topk"]))
+    path = str(Path(target) / sig.WARMUP_FILE)
+    records = list(tf.data.TFRecordDataset(str(Path(source) / sig.WARMUP_FILE)).as_numpy_iterator())
+    count = 0
+    with tf.io.TFRecordWriter(path) as writer:
+        for raw in records:
+            name = prediction_log_pb2.PredictionLog.FromString(raw).predict_log.request.model_spec.signature_name
+            if name in kept:
+                writer.write(raw)
+                count += 1
+    return {"records": count}
 
 
 # -- measures run from the parent ------------------------------------------------------------------
@@ -206,7 +233,11 @@ def main() -> None:
                         help=f"Session configs to compare, from {', '.join(CONFIGS)} (each may end in {RUN_EACH})")
     parser.add_argument("--child-save-model", help=argparse.SUPPRESS)
     parser.add_argument("--child-session", nargs=2, metavar=("EXPORT", "CONFIG"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-default-warmup", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_default_warmup:
+        print(json.dumps(child_default_warmup(*args.child_default_warmup)))
+        return
     if args.child_save_model:
         print(json.dumps(child_save_model(args.child_save_model)))
         return
@@ -223,6 +254,9 @@ def main() -> None:
             print(f"exported MobileNetV2 {SIZE} px with --methods all in {export_seconds:.1f} s: {export_dir}")
         else:
             export_dir = args.export.resolve()
+        light_dir = Path(tmp) / "default_warmup" / MODEL_NAME / export_dir.name
+        light = _run_child("--child-default-warmup", str(export_dir), str(light_dir))
+        print(f"copy with the {light['records']} records of --warmup default: {light_dir}")
         sessions: dict[tuple[int, str], dict] = {}
         served: dict[tuple[int, str], dict[str, float]] = {}
         validated: list[tuple[float, int]] = []
@@ -231,6 +265,7 @@ def main() -> None:
                 sessions[(round_, config)] = _run_child("--child-session", str(export_dir), config)
                 if not config.endswith(RUN_EACH):  # the server replays its warmup one record at a time
                     served[(round_, config)] = serve(export_dir, _config_flags(Path(tmp), config))
+                    served[(round_, config + LIGHT)] = serve(light_dir, _config_flags(Path(tmp), config))
             validated.append(validate(export_dir))
         report(sessions, configs, served, validated, args.rounds)
 

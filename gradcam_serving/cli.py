@@ -4,7 +4,7 @@ Commands import TensorFlow only when they need it, so ``predict`` and
 ``explain`` (thin-client commands) start fast and work without TensorFlow, and
 everything a parameter alone can tell (a missing file, an unknown method or
 colormap) is refused before TensorFlow is imported. Every command runs inside
-:func:`~gradcam_serving._cli_errors.quiet_tensorflow`, so TensorFlow's log lines
+:func:`~gradcam_serving.console.quiet_tensorflow`, so TensorFlow's log lines
 stay out of the terminal unless ``--verbose``. Every failure ends in one
 ``error: ...`` line on stderr and a non-zero exit.
 """
@@ -21,9 +21,9 @@ from typing import Any
 import click
 
 from gradcam_serving import signatures as sig
-from gradcam_serving._cli_errors import errors_as_exit as _errors_as_exit
-from gradcam_serving._cli_errors import quiet_tensorflow
-from gradcam_serving._cli_errors import warnings_as_lines as _warnings_as_lines
+from gradcam_serving.console import errors_as_exit as _errors_as_exit
+from gradcam_serving.console import quiet_tensorflow
+from gradcam_serving.console import warnings_as_lines as _warnings_as_lines
 
 __all__ = ["main"]
 
@@ -68,12 +68,11 @@ class _Methods(click.ParamType):
     name = "methods"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> str:
-        names = [part.strip() for part in str(value).split(",") if part.strip()]
-        unknown = [name for name in names if name not in sig.METHODS]
-        if names == ["all"] or (names and not unknown):
-            return str(value)
-        what = f"unknown CAM method(s) {', '.join(map(repr, unknown))}" if unknown else "no CAM method named"
-        self.fail(f"{what}; valid methods: {', '.join(sig.METHODS)}, or 'all'", param, ctx)
+        try:
+            sig.parse_methods(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
 
 
 class _Colormap(click.ParamType):
@@ -217,6 +216,10 @@ def _note(candidate: Any) -> str:
 @click.option("--max-pixels", type=click.IntRange(min=1), default=4096 * 4096, show_default=True,
               help="Largest image (height x width) the predict_bytes/explain_bytes signatures decode.")
 @click.option("--colormap", type=_Colormap(), default="jet", show_default=True, help="matplotlib colormap of explain_bytes' overlay_png.")
+@click.option("--warmup", default=sig.WARMUP_ALL, show_default=True,
+              help="Signatures that get a TF Serving warmup record: all, default (the ones that name no method), "
+                   "none, or names separated by commas. Each record adds a few seconds to every load; a "
+                   "signature without one pays them on its first request.")
 @click.option("--overwrite", is_flag=True,
               help="Replace an existing version folder. A running TF Serving keeps the version it already "
                    "loaded; give running servers a new version number instead.")
@@ -228,6 +231,7 @@ def export(model: str, base: str, name: str, version: int | None, layer: str, la
     """
     verbose = options["verbose"]
     _check_preprocessing(options["input_range"], options["mean"], options["std"])
+    _check_warmup(options["warmup"], options["methods"])
     with _errors_as_exit(verbose), _warnings_as_lines(), quiet_tensorflow(verbose):
         preprocessing = _preprocessing(options["input_range"], options["mean"], options["std"])
         from gradcam_serving.exporter import export_model, read_labels
@@ -249,6 +253,7 @@ def export(model: str, base: str, name: str, version: int | None, layer: str, la
                 overwrite=options["overwrite"],
                 max_pixels=options["max_pixels"],
                 colormap=options["colormap"],
+                warmup=options["warmup"],
                 progress=progress,
             )
     click.echo(
@@ -257,6 +262,14 @@ def export(model: str, base: str, name: str, version: int | None, layer: str, la
         err=True,
     )
     click.echo(str(result.path))
+
+
+def _check_warmup(warmup: str, methods: str) -> None:
+    """``--warmup`` names signatures this export will have (checked before TensorFlow is imported)."""
+    try:
+        sig.warmup_signatures(warmup, sig.parse_methods(methods))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).removeprefix("warmup: "), param_hint="'--warmup'") from None
 
 
 def _check_preprocessing(input_range: Any, mean: Any, std: Any) -> None:

@@ -7,7 +7,7 @@ TensorFlow), so it is plain Python.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -36,7 +36,12 @@ __all__ = [
     "WARMUP_FILE",
     "explain_signature",
     "exported_methods",
+    "parse_methods",
     "signature_table",
+    "warmup_signatures",
+    "WARMUP_ALL",
+    "WARMUP_DEFAULT",
+    "WARMUP_NONE",
     "HEATMAP",
     "IMAGES",
     "IMAGE_BYTES",
@@ -115,6 +120,26 @@ def explain_signature(method: str, *, encoded: bool = False) -> str:
     return f"{EXPLAIN_BYTES if encoded else EXPLAIN}_{method}"
 
 
+def parse_methods(methods: str | Iterable[str]) -> tuple[str, ...]:
+    """``"gradcam,layercam"``, a list of names, or ``"all"`` -> the checked, de-duplicated names.
+
+    The first name is the default method (the one ``explain`` and ``explain_topk`` compute). Plain
+    Python, so the command line checks ``--methods`` before TensorFlow is imported.
+
+    Raises:
+        ValueError: no name, or a name that is not in :data:`METHODS`.
+    """
+    names = [part.strip() for part in methods.split(",")] if isinstance(methods, str) else [str(m) for m in methods]
+    if names == ["all"]:
+        return METHODS
+    names = [name for name in names if name]
+    unknown = [name for name in names if name not in METHODS]
+    if unknown or not names:
+        what = f"unknown CAM method(s) {', '.join(map(repr, unknown))}" if unknown else "no CAM method named"
+        raise ValueError(f"{what}; valid methods: {', '.join(METHODS)}, or 'all'")
+    return tuple(dict.fromkeys(names))
+
+
 def exported_methods(signature_names: object) -> list[str]:
     """The methods an export holds, in :data:`METHODS` order, from its signature names."""
     names = set(signature_names)  # type: ignore[call-overload]
@@ -190,3 +215,44 @@ def signature_table(methods: Sequence[str], topk: bool = True) -> dict[str, Sign
         rows += [SignatureRow(explain_signature(method), False, HEAD_EXPLAIN, method),
                  SignatureRow(explain_signature(method, encoded=True), True, HEAD_EXPLAIN, method)]
     return {row.name: row for row in rows}
+
+
+WARMUP_ALL = "all"
+WARMUP_DEFAULT = "default"
+WARMUP_NONE = "none"
+
+
+def warmup_signatures(choice: str, methods: Sequence[str], topk: bool = True) -> tuple[str, ...]:
+    """The signatures that get a warmup record, from ``export --warmup``'s value.
+
+    TF Serving replays the records before a version serves, and each signature's first run costs
+    seconds (its function is instantiated and optimised for TF Serving's Session), so every record
+    adds to the time before the server is ready; a signature without one pays that cost on its
+    first real request instead. ``all`` (every signature and ``serving_default``), ``default``
+    (the signatures that name no method: ``serving_default``, ``predict*``, ``explain``,
+    ``explain_bytes``, ``explain_topk*``), ``none``, or signature names separated by commas.
+
+    Raises:
+        ValueError: an unknown name, with the names the export holds.
+    """
+    table = signature_table(methods, topk)
+    every = (SERVING_DEFAULT, *table)
+    value = choice.strip()
+    if value == WARMUP_ALL:
+        return every
+    if value == WARMUP_NONE:
+        return ()
+    if value == WARMUP_DEFAULT:
+        return tuple(name for name in every if name == SERVING_DEFAULT or name in _UNSUFFIXED)
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in every]
+    if unknown or not names:
+        what = f"{', '.join(map(repr, unknown))} is not a signature of this export" if unknown else "no signature named"
+        raise ValueError(
+            f"warmup: {what}; give {WARMUP_ALL}, {WARMUP_DEFAULT}, {WARMUP_NONE} or signature names separated by "
+            f"commas (this export's signatures: {', '.join(every)})"
+        )
+    return tuple(name for name in every if name in names)
+
+
+_UNSUFFIXED = frozenset({PREDICT, PREDICT_BYTES, EXPLAIN, EXPLAIN_BYTES, EXPLAIN_TOPK, EXPLAIN_TOPK_BYTES})

@@ -21,18 +21,16 @@ from gradcam_serving import signatures as sig
 from gradcam_serving.errors import GradcamServingWarning
 
 from ._gate import verify_export
-from ._graph import Candidate, ModelGraph, trace_model_graph
+from ._graph import Candidate, ModelGraph, scores_warning, trace_model_graph
 from ._loaders import LoadedModel, load_model
 from ._encoded import DEFAULT_MAX_PIXELS
-from ._cam import parse_methods
 from ._signatures import GradcamModule, Preprocessing, ScoreMode
-from ._warmup import write_warmup_requests
+from ._warmup import sample_requests, warmup_records, write_warmup_requests
 from ._writer import ensure_version_free, write_version
 
 __all__ = ["ExportResult", "Inspection", "export_model", "inspect_model", "read_export_methods", "read_labels"]
 
 Progress = Callable[[str], None]
-_SAMPLE_SEED = 20261125
 
 
 @dataclass(frozen=True)
@@ -139,8 +137,9 @@ def inspect_model(
         layer: a layer to check; a warning is issued if no weight feeds it.
     """
     loaded, graph = _analyse(source, input_size, output, grid)
+    _warn(scores_warning(graph, loaded.kind))
     if layer != "auto":
-        _warn_if_unweighted(graph.resolve_layer(layer))
+        _warn(unweighted_warning(graph.resolve_layer(layer)))
     return Inspection(
         kind=loaded.kind,
         input_size=graph.input_size,
@@ -170,8 +169,8 @@ def read_export_methods(path: str | os.PathLike[str]) -> list[str] | None:
     return sig.exported_methods(names)
 
 
-def _warn_if_unweighted(candidate: Candidate) -> None:
-    message = unweighted_warning(candidate)
+def _warn(message: str | None) -> None:
+    """Our warning, pointing at whoever called inspect_model or export_model; nothing if ``message`` is ``None``."""
     if message:
         warnings.warn(message, GradcamServingWarning, stacklevel=3)
 
@@ -185,48 +184,6 @@ def read_labels(path: str | os.PathLike[str]) -> list[str]:
     while lines and not lines[-1].strip():
         lines.pop()
     return [line.strip() for line in lines]
-
-
-def _encode(image: np.ndarray, fmt: str) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-def sample_requests(
-    graph: ModelGraph, methods: tuple[str, ...] = (sig.DEFAULT_EXPORT_METHOD,), topk: bool = True
-) -> dict[str, dict[str, np.ndarray]]:
-    """A small fixed batch per signature of the table, used to compare loading paths.
-
-    The encoded batch mixes PNG and JPEG and two image sizes, as real callers do.
-    """
-    height, width = graph.input_size
-    images = np.random.default_rng(_SAMPLE_SEED).integers(0, 256, (2, height, width, 3), dtype=np.uint8)
-    encoded = np.array([_encode(images[0], "PNG"), _encode(images[1, : height // 2 + 1], "JPEG")], dtype=object)
-    values = {
-        sig.IMAGES: images,
-        sig.IMAGE_BYTES: encoded,
-        sig.CLASS_INDEX: np.array([sig.PREDICTED_CLASS, graph.num_classes - 1], np.int32),
-        sig.K: np.array([min(2, graph.num_classes), 1], np.int32),
-    }
-    requests = {
-        name: {alias: values[alias] for alias in row.inputs}
-        for name, row in sig.signature_table(methods, topk).items()
-    }
-    requests[sig.SERVING_DEFAULT] = requests[sig.PREDICT]
-    return requests
-
-
-def _warmup_requests(requests: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
-    """One image per signature: enough to warm every kernel, small enough to load fast."""
-    return {
-        name: {alias: value[:1] for alias, value in inputs.items()}
-        for name, inputs in requests.items()
-    }
 
 
 def _one_request_per_function(
@@ -274,6 +231,7 @@ def export_model(
     overwrite: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     colormap: str = "jet",
+    warmup: str = sig.WARMUP_ALL,
     progress: Progress = _quiet,
 ) -> ExportResult:
     """Export ``source`` to ``base/name/version`` with ``predict`` and ``explain``.
@@ -297,6 +255,10 @@ def export_model(
         overwrite: replace an existing version.
         max_pixels: largest image (height x width) the ``*_bytes`` signatures accept.
         colormap: matplotlib colormap of ``explain_bytes``' in-graph ``overlay_png``.
+        warmup: which signatures get a warmup record (see :func:`~gradcam_serving.signatures.warmup_signatures`):
+            ``all``, ``default``, ``none`` or names separated by commas. Each record adds its signature's
+            first run to the time TF Serving takes to load the version; a signature without one pays it
+            on its first request.
         progress: called with a short description before each step.
 
     Raises:
@@ -307,11 +269,13 @@ def export_model(
     """
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    chosen_methods = parse_methods(methods)
+    chosen_methods = sig.parse_methods(methods)
+    sig.warmup_signatures(warmup, chosen_methods)  # a wrong name fails before the slow load
     ensure_version_free(base, name, version, overwrite)
     loaded, graph = _analyse(source, input_size, output, grid, progress)
+    _warn(scores_warning(graph, loaded.kind, labels))
     target = graph.resolve_layer(layer)
-    _warn_if_unweighted(target)
+    _warn(unweighted_warning(target))
     seconds["load_and_split"] = time.perf_counter() - started
 
     progress(f"Building signatures ({', '.join(chosen_methods)} at {target.name})")
@@ -319,7 +283,8 @@ def export_model(
         graph, target, methods=chosen_methods, labels=labels, preprocessing=preprocessing, scores=scores,
         max_pixels=max_pixels, colormap=colormap,
     )
-    requests = sample_requests(graph, chosen_methods, topk=not target.is_tokens)
+    requests = sample_requests(graph.input_size, graph.num_classes, chosen_methods, topk=not target.is_tokens)
+    warmed = sig.warmup_signatures(warmup, chosen_methods, topk=not target.is_tokens)
     expected = _run_in_process(module, requests)
     seconds["build"] = time.perf_counter() - started - sum(seconds.values())
 
@@ -329,7 +294,9 @@ def export_model(
         # not needed by TF Serving and fails on their captured constants.
         options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
         tf.saved_model.save(module, str(folder), signatures=module.signatures(), options=options)
-        write_warmup_requests(folder, _warmup_requests(requests))
+        if warmed:
+            write_warmup_requests(folder, warmup_records({n: inputs for n, inputs in requests.items() if n in warmed}))
+        (folder / sig.METADATA_FILE).parent.mkdir(parents=True, exist_ok=True)
         (folder / sig.METADATA_FILE).write_text(module.metadata().as_json(), encoding="utf-8")
         progress("Checking with TF Serving's loading path")
         checked = _one_request_per_function(module, requests)

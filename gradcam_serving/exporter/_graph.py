@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import difflib
 import re
-import warnings
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,12 +23,14 @@ import tensorflow as tf
 from tensorflow.core.framework import graph_pb2
 from tensorflow.python.framework import convert_to_constants
 
-from gradcam_serving.errors import GradcamServingWarning, LayerNotFoundError, UnsupportedModelError
+from gradcam_serving.errors import LayerNotFoundError, UnsupportedModelError
 
 from ._loaders import LoadedModel
-from ._tail import node_name
+from ._names import IMPORT_SCOPE, keras3_scope_names, raw_segments, tidy_path
 
-__all__ = ["Candidate", "ModelGraph", "REFUSED_OPS", "bind_capture", "check_refused_ops", "trace_model_graph"]
+__all__ = [
+    "Candidate", "ModelGraph", "REFUSED_OPS", "bind_capture", "check_refused_ops", "scores_warning", "trace_model_graph",
+]
 
 REFUSED_OPS: dict[str, str] = {
     "PyFunc": "wraps Python code, and TF Serving is C++",
@@ -41,10 +42,7 @@ REFUSED_OPS: dict[str, str] = {
 }
 """Ops an export must not contain, with the reason shown to the user."""
 
-_WRAPPER_SEGMENT = re.compile(r"^(Stateful)?PartitionedCall(_\d+)?$")
-_UNIQUIFIED = re.compile(r"^(?P<base>.+)_\d+$")
 _SKIP_OPS = frozenset({"Identity", "IdentityN", "Const", "Placeholder", "ReadVariableOp", "NoOp"})
-IMPORT_SCOPE = "model"
 _MAX_PREFIX_TOKENS = 8
 _MAX_LOGITS = 1001
 """More outputs than this with no softmax or sigmoid look like features (ImageNet hub classifiers give 1001 logits)."""
@@ -111,6 +109,7 @@ class ModelGraph:
         output_is_sigmoid: the output is produced by a ``Sigmoid`` op (multi-label).
         channels: channels of the model's input (3, or 1 for grayscale models).
         auto: the automatic choice (see :func:`_choose_auto`).
+        score_doubts: signs that the output is a feature vector, not class scores (see :func:`scores_warning`).
     """
 
     graph_def: graph_pb2.GraphDef
@@ -125,6 +124,7 @@ class ModelGraph:
     output_is_sigmoid: bool = False
     channels: int = 3
     auto: Candidate | None = None
+    score_doubts: dict[str, str] = field(default_factory=dict)
 
     @property
     def auto_candidate(self) -> Candidate:
@@ -192,7 +192,7 @@ def _names_match(requested: str, candidate: Candidate) -> bool:
 def _raw_names_match(requested: str, candidate: Candidate) -> bool:
     """``requested`` names the candidate's scope as the graph spells it (before layer names were restored)."""
     requested = requested.strip("/")
-    raw = "/".join(_raw_segments(f"{IMPORT_SCOPE}/{candidate.tensor.split(':')[0]}")[:-1])
+    raw = "/".join(raw_segments(f"{IMPORT_SCOPE}/{candidate.tensor.split(':')[0]}")[:-1])
     return raw == requested or raw.endswith("/" + requested)
 
 
@@ -230,109 +230,6 @@ def check_refused_ops(graph_def: graph_pb2.GraphDef) -> None:
                 f"the model contains op {node.op!r} (node {node.name!r}), which TF Serving cannot run: "
                 f"it {REFUSED_OPS[node.op]}. Remove it from the model before exporting."
             )
-
-
-def tidy_path(op_name: str, layer_names: frozenset[str], renames: dict[tuple[str, ...], str] | None = None) -> str:
-    """Drop function-call wrapper noise from an op name, keeping layer scopes under their layers' names.
-
-    ``renames`` (from :func:`keras3_scope_names`) maps a raw scope path to its layer's name; other
-    segments lose a uniquifying suffix when ``layer_names`` says that names a layer ("conv_1" -> "conv").
-    """
-    segments = _raw_segments(op_name)
-    tidy = []
-    for index, segment in enumerate(segments):
-        renamed = (renames or {}).get(tuple(segments[: index + 1]))
-        match = _UNIQUIFIED.match(segment)
-        if renamed is not None:
-            segment = renamed
-        elif segment not in layer_names and match and match["base"] in layer_names:
-            segment = match["base"]  # Keras 3 scopes read "conv_1" for layer "conv"
-        tidy.append(segment)
-    return "/".join(tidy)
-
-
-def _raw_segments(op_name: str) -> list[str]:
-    """The scope segments of an op name in the probe graph, without wrappers and the import scope."""
-    segments = [s for s in op_name.split("/") if not _WRAPPER_SEGMENT.match(s)]
-    return segments[1:] if segments and segments[0] == IMPORT_SCOPE else segments
-
-
-def keras3_scope_names(graph_def: graph_pb2.GraphDef, captures: dict[str, Any]) -> dict[tuple[str, ...], str]:
-    """Raw scope path -> Keras layer name, for the layer scopes of a Keras 3 trace; empty for other graphs.
-
-    Keras 3 enters each layer's name scope twice in one graph, so the scope holding a layer's ops
-    carries one TF uniquifying suffix: ``conv_1`` for layer ``conv``, ``conv_1_2`` for a layer named
-    ``conv_1``, ``mixed10_1`` for ``mixed10``. Stripping one suffix from every layer scope gives the
-    names back. A SavedModel written by Keras 3's ``model.export()`` keeps no layer objects, only
-    variables named after their layers; the ops reading them show where the layer scopes are and that
-    they carry the suffix, and the weightless layers beside them (``mixed10``, ``out_relu``) carry it
-    too. A suffix is kept where stripping it would be ambiguous (a layer called twice).
-    """
-    parents: set[tuple[str, ...]] = set()
-    bare: set[tuple[str, ...]] = set()
-    for layer, segments in _variable_readers(graph_def, captures):
-        for index in range(len(segments) - 1, -1, -1):
-            match = _UNIQUIFIED.match(segments[index])
-            if segments[index] == layer:
-                bare.add(tuple(segments[:index]))
-                break
-            if match and match["base"] == layer:
-                parents.add(tuple(segments[:index]))
-                break
-    parents -= bare
-    children: dict[tuple[str, ...], set[str]] = {}
-    for node in graph_def.node:
-        segments = _raw_segments(f"{IMPORT_SCOPE}/{node.name}")
-        for index in range(len(segments)):
-            children.setdefault(tuple(segments[:index]), set()).add(segments[index])
-    renames: dict[tuple[str, ...], str] = {}
-    for parent in parents:
-        # The layers beside the weighted ones, and the model scopes holding them, are Keras scopes too.
-        scopes = [parent + (child,) for child in children.get(parent, ())]
-        scopes += [parent[: index + 1] for index in range(len(parent))]
-        for scope in scopes:
-            base = _unique_base(scope[-1], children.get(scope[:-1], set()))
-            if base is not None:
-                renames[scope] = base
-    return renames
-
-
-def _unique_base(segment: str, siblings: set[str]) -> str | None:
-    """``segment`` without its uniquifying suffix, unless another sibling would end up with that name too.
-
-    Siblings lose their suffix the same way (``conv2d_1`` -> ``conv2d`` beside ``conv2d_1_2`` -> ``conv2d_1``);
-    a layer called twice (``conv_1``, ``conv_2``) or an op beside one (``Cast``, ``Cast_1``) keeps its suffix.
-    """
-    match = _UNIQUIFIED.match(segment)
-    if match is None:
-        return None
-    stripped = [m["base"] if (m := _UNIQUIFIED.match(s)) is not None else s for s in siblings - {segment}]
-    return None if match["base"] in stripped else match["base"]
-
-
-def _variable_readers(graph_def: graph_pb2.GraphDef, captures: dict[str, Any]) -> Iterable[tuple[str, list[str]]]:
-    """``(layer name, raw scope segments)`` of each op reading a captured variable, through inlining's Identity ops.
-
-    The layer is the segment before the variable's own name (``conv/kernel`` -> ``conv``).
-    """
-    layers = {}
-    for name, value in captures.items():
-        parts = value.name.split(":")[0].split("/") if isinstance(value, tf.Variable) else []
-        if len(parts) >= 2:
-            layers[node_name(name)] = parts[-2]
-    consumers: dict[str, list[Any]] = {}
-    for node in graph_def.node:
-        for ref in node.input:
-            if not ref.startswith("^"):
-                consumers.setdefault(node_name(ref), []).append(node)
-    for placeholder, layer in layers.items():
-        stack = list(consumers.get(placeholder, ()))
-        while stack:
-            node = stack.pop()
-            if node.op == "Identity":
-                stack.extend(consumers.get(node.name, ()))
-            else:
-                yield layer, _raw_segments(f"{IMPORT_SCOPE}/{node.name}")
 
 
 def _reachable(start: Iterable[tf.Operation], forward: bool) -> set[str]:
@@ -589,7 +486,6 @@ def trace_model_graph(loaded: LoadedModel, *, grid: tuple[int, int] | None = Non
         raise UnsupportedModelError(_no_candidate_message(loaded.kind, grid))
     last = found[-1][0]
     pooled = None if f"{IMPORT_SCOPE}/{last.tensor.split(':')[0]}" in holder["before_weights"] else last.name
-    _warn_if_not_scores(loaded, int(output.shape[-1]), holder["head"], pooled)
     return ModelGraph(
         graph_def=graph_def,
         input_name=input_name,
@@ -597,6 +493,7 @@ def trace_model_graph(loaded: LoadedModel, *, grid: tuple[int, int] | None = Non
         captures=captures,
         candidates=[c for c, _ in found],
         output_is_softmax=holder["head"] == "Softmax",
+        score_doubts=_score_doubts(loaded, int(output.shape[-1]), holder["head"], pooled),
         logits_name=logits.name.split("/", 1)[1],
         num_classes=int(output.shape[-1]),
         input_size=loaded.input_size,
@@ -618,31 +515,43 @@ def _weight_readers(ops: list[tf.Operation], on_path: set[str]) -> list[tf.Opera
     return [op for op in ops if op.name in on_path and any(reads_variable(t) for t in op.inputs)]
 
 
-def _warn_if_not_scores(loaded: LoadedModel, outputs: int, head: str | None, pooled: str | None) -> None:
-    """Warn when the output looks like a feature vector (a headless backbone), not class scores.
+def _score_doubts(loaded: LoadedModel, outputs: int, head: str | None, pooled: str | None) -> dict[str, str]:
+    """Signs that the output is a feature vector (a headless backbone), not class scores, by kind.
 
     ``inspect`` would otherwise report "1280 classes, logits" for MobileNetV2 without its top, and an
     export would explain "class" 17 of a feature vector. A softmax or sigmoid head is taken as class
-    scores; without one, the signs are: more outputs than ImageNet's 1001 logits, an output that is
-    the last feature map pooled with no weight after it, and a hub handle naming a feature_vector module.
+    scores; without one, the signs are: more outputs than ImageNet's 1001 logits (``"count"``), an
+    output that is the last feature map pooled with no weight after it (``"pooled"``), and a hub handle
+    naming a feature_vector module (``"handle"``).
     """
     if head is not None:
-        return
-    doubts = []
+        return {}
+    doubts = {}
     if outputs > _MAX_LOGITS:
-        doubts.append(f"{outputs} values with no softmax or sigmoid")
+        doubts["count"] = f"{outputs} values with no softmax or sigmoid"
     if pooled is not None:
-        doubts.append(f"the pooled feature map {pooled!r} with no weight after it")
+        doubts["pooled"] = f"the pooled feature map {pooled!r} with no weight after it"
     if re.search(r"feature[_-]vector", loaded.handle):
-        doubts.append("the handle names a feature_vector module")
-    if doubts:
-        warnings.warn(
-            f"the output of the {loaded.kind} does not look like class scores ({'; '.join(doubts)}): "
-            "Grad-CAM explains the score of a class, so a feature extractor (a headless backbone, a feature-vector "
-            "hub module) needs a classification head before it is exported",
-            GradcamServingWarning,
-            stacklevel=3,
-        )
+        doubts["handle"] = "the handle names a feature_vector module"
+    return doubts
+
+
+def scores_warning(graph: ModelGraph, kind: str, labels: Sequence[str] | None = None) -> str | None:
+    """The warning for an output that does not look like class scores, else ``None``.
+
+    One label per output is the user saying the outputs are classes, so the count alone is no
+    longer a doubt (a 5,000-class model is a classifier); the structural signs still are.
+    """
+    doubts = dict(graph.score_doubts)
+    if labels is not None and len(labels) == graph.num_classes:
+        doubts.pop("count", None)
+    if not doubts:
+        return None
+    return (
+        f"the output of the {kind} does not look like class scores ({'; '.join(doubts.values())}): "
+        "Grad-CAM explains the score of a class, so a feature extractor (a headless backbone, a feature-vector "
+        "hub module) needs a classification head before it is exported"
+    )
 
 
 def _no_candidate_message(kind: str, grid: tuple[int, int] | None) -> str:

@@ -31,7 +31,7 @@ from gradcam_serving import signatures as sig
 from gradcam_serving.runtime import ExportMetadata
 from gradcam_serving.errors import UnsupportedModelError
 
-from ._cam import CamInputs, Method, finish, get_method, parse_methods
+from ._cam import CamInputs, Method, finish, get_method
 from ._encoded import DEFAULT_MAX_PIXELS, colormap_table, decode_images, overlay_pngs
 from ._graph import Candidate, ModelGraph, bind_capture
 from ._tail import import_tail, tail_graph_def
@@ -239,7 +239,7 @@ class GradcamModule(tf.Module):
                 "the model takes grayscale images, so --mean/--std need the same value for R, G and B; "
                 f"got mean {preprocessing.mean} and std {preprocessing.std}"
             )
-        self.methods = parse_methods(methods)
+        self.methods = sig.parse_methods(methods)
         if target.is_tokens and any(get_method(m).needs_tail for m in self.methods):
             raise ValueError(
                 f"method(s) {', '.join(m for m in self.methods if get_method(m).needs_tail)} re-run the model "

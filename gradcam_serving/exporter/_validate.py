@@ -21,7 +21,7 @@ from gradcam_serving.runtime import ExportSession
 from ._compat import serving_version_check
 from ._gate import run_checked
 from ._graph import REFUSED_OPS
-from ._warmup import WARMUP_FILE
+from ._warmup import WARMUP_FILE, sample_requests, warmup_records
 
 __all__ = ["Check", "ValidationReport", "validate_export"]
 
@@ -171,20 +171,41 @@ def _check_contract(report: ValidationReport, export: ExportSession) -> None:
 
 
 def _check_warmup(report: ValidationReport, export: ExportSession) -> None:
-    """Replay the warmup records in the loaded session; then check every signature's answers."""
+    """Replay the warmup records in the loaded session, run the signatures they leave out; check every answer."""
+    records: list[tuple[str, dict[str, Any]]] = []
     if not (export.path / WARMUP_FILE).exists():
         report.add("warmup records", None, f"no {WARMUP_FILE}; TF Serving's first requests will be slow")
-        return
+    else:
+        try:
+            records = list(export.warmup_requests())
+        except (GradcamServingError, ValueError, tf.errors.OpError) as exc:
+            report.add("warmup records", False, str(exc).splitlines()[0])
+            return
+    generated = _requests_without_records(export, {name for name, _ in records})
     try:
-        records = list(export.warmup_requests())
-        outputs = export.run_each(records, run=lambda name, inputs: run_checked(export, name, inputs))
-        answers = [(name, inputs, answer) for (name, inputs), answer in zip(records, outputs)]
+        outputs = export.run_each(records + generated, run=lambda name, inputs: run_checked(export, name, inputs))
     except (GradcamServingError, ValueError, tf.errors.OpError) as exc:
-        report.add("warmup records", False, str(exc).splitlines()[0])
+        report.add("warmup records" if records else "signatures run", False, str(exc).splitlines()[0])
         return
-    report.add("warmup records", True, f"{len(records)} records replayed on TF Serving's loading path")
+    if records:
+        report.add("warmup records", True, f"{len(records)} records replayed on TF Serving's loading path")
+    if generated:
+        names = ", ".join(name for name, _ in generated)
+        report.add("signatures without warmup", None,
+                   f"{len(generated)} run here with sample images; on TF Serving each pays its first run "
+                   f"on its first request (export --warmup): {names}")
+    answers = [(name, inputs, answer) for (name, inputs), answer in zip(records + generated, outputs)]
     _check_heatmaps(report, answers)
     _check_answers(report, export, answers)
+
+
+def _requests_without_records(export: ExportSession, recorded: set[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Sample requests for the table's signatures that have no warmup record (none if the export cannot say its size)."""
+    metadata = export.metadata
+    if metadata.input_size is None or metadata.num_classes is None:
+        return []
+    samples = warmup_records(sample_requests(metadata.input_size, metadata.num_classes, metadata.methods, metadata.topk))
+    return [(name, inputs) for name, inputs in samples.items() if name not in recorded]
 
 
 def _image_count(inputs: dict[str, Any]) -> int:

@@ -65,3 +65,28 @@ def test_small_classifiers_with_logits_do_not_warn(tiny_models):
     # GradcamServingWarning is an error in this suite: these pass only if nothing is said.
     assert inspect_model(model).num_classes == 7
     assert inspect_model(tiny_models.hub_classifier).num_classes == 4
+
+
+def test_one_label_per_output_removes_the_count_doubt(tmp_path):
+    """2,000 logits with no softmax: a doubt from the count alone, which a label per class answers."""
+    import warnings
+
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, name="conv")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2000, name="logits")(x))
+    with pytest.warns(GradcamServingWarning, match=NOT_SCORES) as caught:
+        inspect_model(model)
+    message = str(caught[0].message)
+    assert "2000 values with no softmax or sigmoid" in message and "pooled" not in message
+    with pytest.warns(GradcamServingWarning, match=NOT_SCORES):
+        export_model(model, tmp_path, "unlabelled")
+    labels = [f"class {index}" for index in range(2000)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GradcamServingWarning)
+        result = export_model(model, tmp_path, "labelled", labels=labels)
+    assert result.path.is_dir()
+    with pytest.warns(GradcamServingWarning, match="2000 values"):  # a label count that does not match changes nothing
+        with pytest.raises(Exception, match="got 1999 labels for a model with 2000 classes"):
+            export_model(model, tmp_path, "mislabelled", labels=labels[:-1])

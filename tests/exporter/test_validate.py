@@ -78,6 +78,48 @@ def test_bad_heatmaps_fail_the_method_check(outputs, problem):
     assert check.detail.startswith("explain_layercam: ") and re.search(problem, check.detail), check.detail
 
 
+def _warmup_names(version):
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    return [
+        prediction_log_pb2.PredictionLog.FromString(raw).predict_log.request.model_spec.signature_name
+        for raw in tf.data.TFRecordDataset(str(version / WARMUP_FILE)).as_numpy_iterator()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("warmup", "recorded"),
+    [
+        pytest.param("default", ["predict", "predict_bytes", "explain", "explain_bytes", "explain_topk",
+                                 "explain_topk_bytes", "serving_default"], id="default"),
+        pytest.param("explain_eigencam, predict", ["predict", "explain_eigencam"], id="names"),
+        pytest.param("none", None, id="none"),
+    ],
+)
+def test_export_warmup_chooses_the_records_and_validate_still_runs_every_signature(
+    tiny_models, tmp_path, warmup, recorded
+):
+    version = export_model(tiny_models.hub_classifier, tmp_path, "clf", methods="gradcam,eigencam", warmup=warmup).path
+    if recorded is None:
+        assert not (version / WARMUP_FILE).exists()
+    else:
+        assert _warmup_names(version) == recorded
+    report = validate_export(version)
+    assert report.passed, report.checks
+    checks = _by_name(report)
+    skipped = 11 - len(recorded or [])
+    assert checks["signatures without warmup"].ok is None  # a warning: the choice costs first-request latency
+    assert checks["signatures without warmup"].detail.startswith(f"{skipped} run here with sample images")
+    assert "11 signatures answered" in checks["answers of every signature"].detail
+    assert "8 explain signatures" in checks["heatmaps of every method"].detail
+
+
+def test_unknown_warmup_name_fails_before_loading(tmp_path):
+    with pytest.raises(ValueError, match=r"'explain_layercam' is not a signature of this export.*explain_eigencam"):
+        export_model("does-not-exist", tmp_path, "m", methods="gradcam,eigencam", warmup="predict,explain_layercam")
+
+
 def test_corrupt_warmup_fails(export, tmp_path):
     copy = tmp_path / "1"
     shutil.copytree(export, copy)
@@ -132,7 +174,8 @@ def test_the_gate_runs_each_saved_function_once():
     """Aliases (serving_default of predict, explain of explain_<default>) are not checked twice."""
     import tf_keras
 
-    from gradcam_serving.exporter._export import GradcamModule, _analyse, _one_request_per_function, sample_requests
+    from gradcam_serving.exporter._export import GradcamModule, _analyse, _one_request_per_function
+    from gradcam_serving.exporter._warmup import sample_requests
 
     model = tf_keras.Sequential([
         tf_keras.Input((32, 32, 3)), tf_keras.layers.Conv2D(4, 3, activation="relu"),
@@ -141,7 +184,7 @@ def test_the_gate_runs_each_saved_function_once():
     _, graph = _analyse(model, None, None, None, lambda *_: None)
     methods = ("layercam", "gradcam")
     module = GradcamModule(graph, graph.resolve_layer("auto"), methods=methods)
-    requests = sample_requests(graph, methods)
+    requests = sample_requests(graph.input_size, graph.num_classes, methods)
     checked = _one_request_per_function(module, requests)
     assert set(requests) - set(checked) == {"serving_default", "explain_layercam", "explain_bytes_layercam"}
     assert {"predict", "explain", "explain_gradcam", "explain_bytes_gradcam", "explain_topk"} <= set(checked)
@@ -166,7 +209,7 @@ def _write_fake_export(folder, *, wrong: str | None = None):
 
     from gradcam_serving import signatures as sig
     from gradcam_serving.exporter._warmup import write_warmup_requests
-    from gradcam_serving.exporter._export import _encode
+    from gradcam_serving.exporter._warmup import _encode
     from gradcam_serving.runtime import ExportMetadata
 
     metadata = ExportMetadata(methods=("gradcam",), default_method="gradcam", input_size=(8, 8), num_classes=3)

@@ -10,8 +10,6 @@ module and a line in :data:`_MODULES`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import tensorflow as tf
 
 from gradcam_serving import signatures as sig
@@ -19,7 +17,7 @@ from gradcam_serving import signatures as sig
 from ._base import CamInputs, Method
 from . import eigencam, gradcam, gradcampp, hirescam, layercam, reciprocam, xgradcam
 
-__all__ = ["CamInputs", "Method", "finish", "get_method", "parse_methods"]
+__all__ = ["CamInputs", "Method", "finish", "get_method"]
 
 _MODULES = (gradcam, gradcampp, hirescam, xgradcam, layercam, eigencam, reciprocam)
 _REGISTRY: dict[str, Method] = {module.METHOD.name: module.METHOD for module in _MODULES}
@@ -32,22 +30,6 @@ def get_method(name: str) -> Method:
         return _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown CAM method {name!r}; valid methods: {', '.join(sig.METHODS)}") from None
-
-
-def parse_methods(methods: str | Iterable[str]) -> tuple[str, ...]:
-    """``"gradcam,layercam"``, a list of names, or ``"all"`` -> the checked, de-duplicated names.
-
-    The first name is the default method (the one ``explain`` and ``explain_topk`` compute).
-    """
-    names = [part.strip() for part in methods.split(",")] if isinstance(methods, str) else [str(m) for m in methods]
-    if names == ["all"]:
-        return sig.METHODS
-    names = [name for name in names if name]
-    if not names:
-        raise ValueError(f"methods must name at least one CAM method, or 'all'; valid methods: {', '.join(sig.METHODS)}")
-    for name in names:
-        get_method(name)
-    return tuple(dict.fromkeys(names))
 
 
 def finish(cam: tf.Tensor, size: tf.Tensor | tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
