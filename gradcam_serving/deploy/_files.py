@@ -47,8 +47,10 @@ def config_files(options: DeploymentOptions) -> dict[str, str]:
     if options.batching is not None:
         files[BATCHING_FILE] = batching_parameters_text(options.batching)
     files[MONITORING_FILE] = monitoring_config_text(options.monitoring_path)
-    if options.allow_growth:
-        files[SESSION_CONFIG_FILE] = session_config_text(allow_growth=True)
+    if options.needs_session_config:
+        files[SESSION_CONFIG_FILE] = session_config_text(
+            allow_growth=options.allow_growth, place_pruned_graph=options.place_pruned_graph
+        )
     return files
 
 
@@ -120,13 +122,18 @@ def readme_text(options: DeploymentOptions, names: list[str]) -> str:
     return "\n\n".join("\n".join(section) for section in sections) + "\n"
 
 
+def _session_options(options: DeploymentOptions) -> str:
+    chosen = [("GPU `allow_growth`", options.allow_growth), ("`place_pruned_graph`", options.place_pruned_graph)]
+    return " and ".join(name for name, on in chosen if on)
+
+
 def _readme_files(options: DeploymentOptions, names: list[str]) -> list[str]:
     models = ", ".join(f"`{model.name}` ({model.config.base_path})" for model in options.models)
     purposes = {
         MODELS_CONFIG_FILE: "models, base paths inside the container, version policy, labels (`--model_config_file`)",
         BATCHING_FILE: "batching parameters (`--batching_parameters_file`)",
         MONITORING_FILE: f"Prometheus metrics at `{options.monitoring_path}` on the REST port (`--monitoring_config_file`)",
-        SESSION_CONFIG_FILE: "session config with GPU `allow_growth` (`--tensorflow_session_config_file`)",
+        SESSION_CONFIG_FILE: f"session config with {_session_options(options)} (`--tensorflow_session_config_file`)",
         DOCKER_SCRIPT: f"`docker run` of `{options.image}` with these files",
         KUBERNETES_FILE: "ConfigMap (the config files), Deployment and headless Service",
         KSERVE_FILE: "one KServe InferenceService per model (gRPC on port 9000)",

@@ -57,7 +57,7 @@ def server_flags(options: DeploymentOptions) -> list[str]:
     flags.append(f"--monitoring_config_file={config}/{MONITORING_FILE}")
     if options.gpu_memory_fraction is not None:
         flags.append(f"--per_process_gpu_memory_fraction={options.gpu_memory_fraction}")
-    if options.allow_growth:
+    if options.needs_session_config:
         flags.append(f"--tensorflow_session_config_file={config}/{SESSION_CONFIG_FILE}")
     if options.tls is not None:
         flags.append(f"--ssl_config_file={options.tls.config_path}")

@@ -260,6 +260,10 @@ class DeploymentOptions:
             lets TF take all GPU memory at start (its default).
         allow_growth: grow GPU memory on demand instead, through a session
             config file (exclusive with ``gpu_memory_fraction``).
+        place_pruned_graph: the session config's ``graph_options.place_pruned_graph``:
+            each signature's run places and optimises only the subgraph it
+            runs, not the whole graph of every signature, which shortens the
+            load and the warmup (README, "Load time, warmup and stopping").
         config_dir: container folder holding the config files. Kept apart
             from the model volume so Kubernetes can mount a ConfigMap there
             and update it in place (``subPath`` mounts never update).
@@ -300,6 +304,7 @@ class DeploymentOptions:
     startup_seconds: int = 600
     gpu_memory_fraction: float | None = None
     allow_growth: bool = False
+    place_pruned_graph: bool = False
     config_dir: str = "/config"
     config_poll_seconds: int = 60
     monitoring_path: str = "/monitoring/prometheus/metrics"
@@ -370,6 +375,11 @@ class DeploymentOptions:
                 )
         if self.startup_seconds < 1:
             raise ValueError(f"startup_seconds must be >= 1, got {self.startup_seconds}")
+
+    @property
+    def needs_session_config(self) -> bool:
+        """Whether a ``session_config.pbtxt`` is written and passed as ``--tensorflow_session_config_file``."""
+        return self.allow_growth or self.place_pruned_graph
 
     @property
     def server_grpc_threads(self) -> int | None:

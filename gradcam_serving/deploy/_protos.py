@@ -78,7 +78,7 @@ def monitoring_config_text(path: str) -> str:
     return _printed(proto)
 
 
-def session_config_text(*, allow_growth: bool) -> str:
+def session_config_text(*, allow_growth: bool = False, place_pruned_graph: bool = False) -> str:
     """The ``--tensorflow_session_config_file`` contents (a TensorFlow ``ConfigProto``).
 
     Imports TensorFlow, so it is only called when a session config is asked for.
@@ -86,7 +86,10 @@ def session_config_text(*, allow_growth: bool) -> str:
     from tensorflow.core.protobuf import config_pb2
 
     proto = config_pb2.ConfigProto()
-    proto.gpu_options.allow_growth = allow_growth
+    if allow_growth:
+        proto.gpu_options.allow_growth = True
+    if place_pruned_graph:
+        proto.graph_options.place_pruned_graph = True
     return _printed(proto)
 
 

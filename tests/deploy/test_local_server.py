@@ -71,9 +71,12 @@ def test_the_gpu_flags_are_checked_like_tf_serving(served, tmp_path):
         parse_flags(flags)
 
 
-def test_the_local_server_serves_the_generated_config(served, tmp_path):
-    _, flags = _local(served, tmp_path)
-    server, port = create_server(parse_flags(flags))
+@pytest.mark.parametrize("pruned", [False, True], ids=["default-session", "place-pruned-graph"])
+def test_the_local_server_serves_the_generated_config(served, tmp_path, pruned):
+    _, flags = _local(dataclasses.replace(served, place_pruned_graph=pruned), tmp_path)
+    parsed = parse_flags(flags)
+    assert ("place_pruned_graph: true" in (parsed.session_config_text or "")) is pruned
+    server, port = create_server(parsed)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:

@@ -60,6 +60,9 @@ def test_gpu_memory_flags(options):
     assert server_flags(fraction)[-1] == "--per_process_gpu_memory_fraction=0.8"
     growth = dataclasses.replace(options, allow_growth=True)
     assert server_flags(growth)[-1] == "--tensorflow_session_config_file=/config/session_config.pbtxt"
+    pruned = dataclasses.replace(options, place_pruned_graph=True)
+    assert server_flags(pruned)[-1] == "--tensorflow_session_config_file=/config/session_config.pbtxt"
+    assert "session_config.pbtxt" in render_files(pruned)["README.md"]
 
 
 def test_docker_script_runs_the_gpu_image_with_mounts_ports_and_flags(options):

@@ -93,4 +93,16 @@ def test_allow_growth_writes_a_session_config_proto():
     files = config_files(options)
     proto = text_format.Parse(files["session_config.pbtxt"], config_pb2.ConfigProto())
     assert proto.gpu_options.allow_growth is True
+    assert not proto.graph_options.place_pruned_graph
     assert "session_config.pbtxt" not in config_files(deployment_options(options.models))
+
+
+def test_place_pruned_graph_writes_it_into_the_session_config_with_or_without_allow_growth():
+    from tensorflow.core.protobuf import config_pb2
+
+    models = [_deployed(ModelConfig("m", "/models/m"))]
+    for growth in (False, True):
+        options = deployment_options(models, place_pruned_graph=True, allow_growth=growth)
+        proto = text_format.Parse(config_files(options)["session_config.pbtxt"], config_pb2.ConfigProto())
+        assert proto.graph_options.place_pruned_graph is True
+        assert proto.gpu_options.allow_growth is growth
