@@ -2,15 +2,15 @@
 
 Usage::
 
-    python benchmarks/view.py [--export BASE/NAME/VERSION] [--repeats 5] [--screenshot docs/view.png]
+    python benchmarks/view.py [--export BASE/NAME/VERSION] [--image PHOTO] [--repeats 5] [--screenshot docs/view.png]
 
 Unless ``--export`` names a version folder, exports ``keras.applications.MobileNetV2(weights=None)``
 (224x224, 1000 classes; nothing is downloaded) with ``--methods all``. Then, in one process:
 
 * the view server (``gradcam_serving.view``) on a free loopback port, the export opened and warmed up as
   ``gradcam-serving view`` does;
-* headless Chromium (Playwright, ``/usr/bin/chromium``) opens the page; each repeat sets a 224x224 JPEG
-  on the file input and waits until every method panel is drawn; the page's own clock measures from the
+* headless Chromium (Playwright, ``/usr/bin/chromium``) opens the page; each repeat sets a JPEG (a
+  synthetic 224x224 one, or ``--image``) on the file input and waits until every method panel is drawn; the page's own clock measures from the
   input's change event to the last panel drawn (``window.gradcamView.lastMs``);
 * the same image through the same ``ExportSession``, in-process: every ``explain_<method>`` (uint8
   pixels, the image decoded with Pillow) one after the other, and every ``explain_bytes_<method>`` (the
@@ -61,6 +61,14 @@ def test_image(path: Path) -> np.ndarray:
     disc = ((x - 0.6) ** 2 + (y - 0.4) ** 2 < 0.05)
     pixels = np.stack([200 * x + 40 * disc, 180 * y + 60 * disc, 120 + 100 * disc - 60 * x], -1)
     Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path, "JPEG", quality=92)
+    with Image.open(path) as opened:
+        return np.asarray(opened.convert("RGB"))
+
+
+def read_image(path: Path) -> np.ndarray:
+    """The decoded RGB pixels of a photo given with ``--image``."""
+    from PIL import Image
+
     with Image.open(path) as opened:
         return np.asarray(opened.convert("RGB"))
 
@@ -118,6 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--export", type=Path, help="A version folder; default: export MobileNetV2 --methods all.")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--image", type=Path, help="A JPEG or PNG to drop on the page (default: a synthetic 224x224 JPEG).")
     parser.add_argument("--screenshot", type=Path, help="Save a screenshot of the page here.")
     args = parser.parse_args()
 
@@ -127,8 +136,9 @@ def main() -> None:
         started = time.perf_counter()
         export_dir = args.export or export(Path(scratch) / "models")
         print(f"export: {export_dir} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-        image = Path(scratch) / "image.jpg"
-        pixels, data = test_image(image), image.read_bytes()
+        image = args.image or Path(scratch) / "image.jpg"
+        pixels = read_image(image) if args.image else test_image(image)
+        data = image.read_bytes()
         (model,) = open_models([str(export_dir)])
         started = time.perf_counter()
         model.warm_up()
@@ -139,8 +149,9 @@ def main() -> None:
         model.close()
 
     base = reference["explain_<method>"]
-    print(f"\nMobileNetV2 {SIZE}x{SIZE}, {len(model.methods)} methods ({', '.join(model.methods)}), one {SIZE}x{SIZE} "
-          f"JPEG, median of {args.repeats}")
+    height, width = pixels.shape[:2]
+    print(f"\n{export_dir}, {len(model.methods)} methods ({', '.join(model.methods)}), one {width}x{height} "
+          f"{image.suffix.lstrip('.').upper()}, median of {args.repeats}")
     print(f"{'what':<58} {'seconds':>8} {'x in-process':>13}")
     rows = [
         ("in-process explain_<method>, one after the other", base),
