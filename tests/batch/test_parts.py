@@ -123,3 +123,15 @@ def test_command_prints_one_summary_line_and_nothing_else(shortcut_export: Path,
     assert len(list((tmp_path / "out" / "heatmaps").rglob("*_gradcam.png"))) == 10
     again = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
     assert again.returncode == 1 and again.stderr.startswith("error: output folder") and "--overwrite" in again.stderr
+
+
+def test_the_in_process_handler_loads_with_the_tools_session_options(shortcut_export: Path) -> None:
+    """Each worker loads as TF Serving does, with ``place_pruned_graph`` (half the load and first-run time)."""
+    from gradcam_serving.batch import ExplainModelHandler
+
+    session = ExplainModelHandler(shortcut_export, session_threads=1).load_model()
+    try:
+        assert session.config.graph_options.place_pruned_graph is True
+        assert session.config.intra_op_parallelism_threads == 1
+    finally:
+        session.close()
