@@ -236,12 +236,13 @@ def session_config(
     return config
 
 
-def tool_session_config() -> tf.compat.v1.ConfigProto:
+def tool_session_config(intra_op_parallelism: int = 0, inter_op_parallelism: int = 0) -> tf.compat.v1.ConfigProto:
     """The Session options of the project's own tools: TF Serving's, with ``place_pruned_graph``.
 
     Answers are the same; what changes is how long the load and each signature's first run take.
+    Thread counts above 0 override TensorFlow's choice (a Beam worker sharing its machine).
     """
-    return session_config(place_pruned_graph=True)
+    return session_config(intra_op_parallelism, inter_op_parallelism, place_pruned_graph=True)
 
 
 def first_run_threads() -> int:

@@ -186,6 +186,11 @@ class SignatureRow:
         return EXPLAIN_OUTPUTS + (CAM, OVERLAY_PNG) if self.encoded else EXPLAIN_OUTPUTS + (CAM,)
 
     @property
+    def names_method(self) -> bool:
+        """The name carries the method (``explain_<method>``, ``explain_bytes_<method>``), as a client picks it."""
+        return self.method is not None and self.name == explain_signature(self.method, encoded=self.encoded)
+
+    @property
     def computes(self) -> tuple[bool, str, str | None]:
         """What the row computes: rows equal here (``explain``, ``explain_<default>``) are one function."""
         return self.encoded, self.head, self.method
@@ -243,7 +248,7 @@ def warmup_signatures(choice: str, methods: Sequence[str], topk: bool = True) ->
     if value == WARMUP_NONE:
         return ()
     if value == WARMUP_DEFAULT:
-        return tuple(name for name in every if name == SERVING_DEFAULT or name in _UNSUFFIXED)
+        return (SERVING_DEFAULT, *(name for name, row in table.items() if not row.names_method))
     names = [name.strip() for name in value.split(",") if name.strip()]
     unknown = [name for name in names if name not in every]
     if unknown or not names:
@@ -253,6 +258,3 @@ def warmup_signatures(choice: str, methods: Sequence[str], topk: bool = True) ->
             f"commas (this export's signatures: {', '.join(every)})"
         )
     return tuple(name for name in every if name in names)
-
-
-_UNSUFFIXED = frozenset({PREDICT, PREDICT_BYTES, EXPLAIN, EXPLAIN_BYTES, EXPLAIN_TOPK, EXPLAIN_TOPK_BYTES})

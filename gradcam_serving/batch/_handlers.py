@@ -121,12 +121,10 @@ class ExplainModelHandler(ModelHandler[ExplainRequest, PredictionResult, Any]):
         self._session_threads = session_threads
 
     def load_model(self) -> Any:
-        from gradcam_serving.runtime import ExportSession, session_config
+        from gradcam_serving.runtime import ExportSession, tool_session_config
 
         threads = self._session_threads
-        # The tools' Session options (place_pruned_graph): each worker's load and first runs take half as long.
-        config = session_config(threads, threads, place_pruned_graph=True)
-        return ExportSession(localize_export(self._export), config=config)
+        return ExportSession(localize_export(self._export), config=tool_session_config(threads, threads))
 
     def run_inference(
         self, batch: Sequence[ExplainRequest], model: Any, inference_args: dict[str, Any] | None = None
