@@ -15,6 +15,7 @@ __all__ = [
     "CAM",
     "CLASS_INDEX",
     "DEFAULT_EXPORT_METHOD",
+    "DEFAULT_METHOD",
     "EXPLAIN",
     "EXPLAIN_BYTES",
     "EXPLAIN_OUTPUTS",
@@ -37,6 +38,7 @@ __all__ = [
     "explain_signature",
     "exported_methods",
     "parse_methods",
+    "resolve_methods",
     "signature_table",
     "warmup_signatures",
     "WARMUP_ALL",
@@ -69,6 +71,11 @@ METHODS = ("gradcam", "gradcampp", "hirescam", "xgradcam", "layercam", "eigencam
 """Every CAM method an export can hold, each as ``explain_<method>`` and ``explain_bytes_<method>``."""
 DEFAULT_EXPORT_METHOD = "gradcam"
 """The method an export computes in ``explain`` and ``explain_topk`` when the exporter is given none."""
+
+DEFAULT_METHOD = "default"
+"""The one word, wherever a tool names methods, for "the export's default method": its plain ``explain``
+(``explain_bytes``) signature, whichever method that computes. It is the only method an export made before
+``explain_<method>`` existed holds, and every export can be asked for it."""
 
 ScoreMode = Literal["auto", "logits", "probabilities", "sigmoid"]
 """How an export reads the model's output: ``auto`` decides from the output op; the others say it."""
@@ -116,8 +123,12 @@ SIGNATURE_DEF = "signature_def"
 
 
 def explain_signature(method: str, *, encoded: bool = False) -> str:
-    """``explain_<method>`` or, for encoded images, ``explain_bytes_<method>``."""
-    return f"{EXPLAIN_BYTES if encoded else EXPLAIN}_{method}"
+    """``explain_<method>`` or, for encoded images, ``explain_bytes_<method>``.
+
+    :data:`DEFAULT_METHOD` names the plain ``explain`` (``explain_bytes``) signature.
+    """
+    head = EXPLAIN_BYTES if encoded else EXPLAIN
+    return head if method == DEFAULT_METHOD else f"{head}_{method}"
 
 
 def parse_methods(methods: str | Iterable[str]) -> tuple[str, ...]:
@@ -144,6 +155,41 @@ def exported_methods(signature_names: object) -> list[str]:
     """The methods an export holds, in :data:`METHODS` order, from its signature names."""
     names = set(signature_names)  # type: ignore[call-overload]
     return [method for method in METHODS if explain_signature(method) in names]
+
+
+def resolve_methods(
+    requested: str | Iterable[str] | None, exported: Sequence[str], default: str | None = None
+) -> tuple[str, ...]:
+    """The methods a tool runs on one export: the only place a method name given by a user is checked.
+
+    Args:
+        requested: ``None`` (or nothing) for the export's default method, ``"all"`` for every exported
+            method, or names (a list, or one string with commas). :data:`DEFAULT_METHOD` is always allowed.
+        exported: the methods the export holds (:func:`exported_methods`), in its own order; empty for an
+            export made before ``explain_<method>`` existed, which holds :data:`DEFAULT_METHOD` only.
+        default: the export's default method when known (its metadata's first method); without it a single
+            exported method is the default, and several leave the plain ``explain`` as :data:`DEFAULT_METHOD`.
+
+    Raises:
+        ValueError: a method the export does not hold, naming those it does.
+    """
+    held = tuple(exported) or (DEFAULT_METHOD,)
+    if isinstance(requested, str):
+        requested = [part.strip() for part in requested.split(",")]
+    names = [name for name in (requested or ()) if name]
+    if not names:
+        if default in held:
+            return (default,)  # type: ignore[return-value]
+        return held[:1] if len(held) == 1 else (DEFAULT_METHOD,)
+    if "all" in names:
+        return held
+    missing = [name for name in names if name not in held and name != DEFAULT_METHOD]
+    if missing:
+        raise ValueError(
+            f"method(s) {', '.join(map(repr, missing))} not exported; the export holds: {', '.join(held)} "
+            f"(or {DEFAULT_METHOD!r} for its default, or 'all')"
+        )
+    return tuple(dict.fromkeys(names))
 
 
 HEAD_PREDICT = "predict"

@@ -44,3 +44,24 @@ def test_warmup_names_keep_the_table_order_and_refuse_what_the_export_lacks():
 def test_the_contract_module_imports_no_tensorflow():
     source = open(sig.__file__, encoding="utf-8").read()
     assert "import tensorflow" not in source and "import numpy" not in source
+
+
+def test_resolve_methods_is_the_one_resolver_of_method_names():
+    held = ("layercam", "gradcam")
+    assert sig.resolve_methods(None, held, default="gradcam") == ("gradcam",)
+    assert sig.resolve_methods(None, ("layercam",)) == ("layercam",)
+    # several methods and no known default: the plain explain signature computes the default
+    assert sig.resolve_methods([], held) == (sig.DEFAULT_METHOD,)
+    assert sig.resolve_methods("all", held) == held
+    assert sig.resolve_methods("gradcam, layercam,gradcam", held) == ("gradcam", "layercam")
+    assert sig.resolve_methods([sig.DEFAULT_METHOD], held) == (sig.DEFAULT_METHOD,)
+    # an export made before explain_<method>: only its default
+    assert sig.resolve_methods("all", ()) == (sig.DEFAULT_METHOD,)
+    with pytest.raises(ValueError, match=r"'eigencam' not exported; the export holds: layercam, gradcam"):
+        sig.resolve_methods(["eigencam"], held)
+
+
+def test_the_default_placeholder_names_the_plain_explain_signature():
+    assert sig.explain_signature(sig.DEFAULT_METHOD) == sig.EXPLAIN
+    assert sig.explain_signature(sig.DEFAULT_METHOD, encoded=True) == sig.EXPLAIN_BYTES
+    assert sig.DEFAULT_METHOD not in sig.METHODS
