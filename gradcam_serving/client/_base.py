@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import grpc
 
 from gradcam_serving import signatures as sig
-from gradcam_serving.client import _encoded, _wire
+from gradcam_serving import wire as _wire
+from gradcam_serving.client import _encoded
 from gradcam_serving.client._config import (
     DEFAULT_RETRY,
     DEFAULT_TIMEOUT,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from gradcam_serving import signatures as sig
-from gradcam_serving.client import _wire
+from gradcam_serving import wire as _wire
 from gradcam_serving.client._encoded import IMAGE_BYTES, OVERLAY_PNG
 from gradcam_serving.client._images import Images, decode_encoded, to_batch, to_class_indices
 from gradcam_serving.client._tensors import (

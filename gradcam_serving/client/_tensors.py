@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from gradcam_serving import dtypes as _dtypes
-from gradcam_serving.client import _wire
+from gradcam_serving import wire as _wire
 
 __all__ = ["array_to_tensor", "dtype_name", "shape_from_proto", "strings_to_tensor", "tensor_to_array"]
 

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
-from gradcam_serving.client import _wire
+from gradcam_serving import wire as _wire
 from gradcam_serving.client._tensors import array_to_tensor, dtype_name, shape_from_proto, tensor_to_array
 
 

@@ -22,7 +22,7 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
-from gradcam_serving.client import _wire
+from gradcam_serving import wire as _wire
 
 PAIRS = [
     pytest.param(_wire.TensorShapeProto, tensor_shape_pb2.TensorShapeProto, id="TensorShapeProto"),

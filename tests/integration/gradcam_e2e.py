@@ -28,7 +28,7 @@ from tensorflow_serving.apis import (
 )
 
 from gradcam_serving.client import ExplainClient
-from gradcam_serving.client import _wire
+from gradcam_serving import wire as _wire
 from gradcam_serving.client._base import Call
 from gradcam_serving.server import ModelConfig, ServerOptions, create_server
 

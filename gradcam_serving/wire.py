@@ -1,4 +1,7 @@
-"""Wire-compatible copies of the TF Serving messages the client uses.
+"""Wire-compatible copies of the TF Serving and SavedModel messages the project reads without TensorFlow.
+
+The thin client speaks TF Serving's gRPC API with them, and :mod:`gradcam_serving.exports` reads
+``saved_model.pb`` with them, so knowing what an export holds never costs a TensorFlow import.
 
 Why not import ``tensorflow_serving.apis``? Those modules pull in
 ``tensorflow.core`` protos and, through the package, TensorFlow itself; the
