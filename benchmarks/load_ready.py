@@ -115,10 +115,11 @@ def child_default_warmup(source: str, target: str) -> dict:
     from tensorflow_serving.apis import prediction_log_pb2
 
     from gradcam_serving import signatures as sig
+    from gradcam_serving.exports import read_export
 
     shutil.copytree(source, target)
-    metadata = json.loads((Path(source) / sig.METADATA_FILE).read_text())
-    kept = set(sig.warmup_signatures(sig.WARMUP_DEFAULT, metadata["methods"], metadata["topk"]))
+    metadata = read_export(source).metadata
+    kept = set(sig.warmup_signatures(sig.WARMUP_DEFAULT, metadata.methods, metadata.topk))
     path = str(Path(target) / sig.WARMUP_FILE)
     records = list(tf.data.TFRecordDataset(str(Path(source) / sig.WARMUP_FILE)).as_numpy_iterator())
     count = 0

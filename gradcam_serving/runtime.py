@@ -32,21 +32,22 @@ them to its own vocabulary (the server to gRPC statuses, the gate to
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from google.protobuf import message, text_format
+from google.protobuf import message
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from gradcam_serving import exports
 from gradcam_serving import signatures as sig
+from gradcam_serving.errors import ServingCheckError
+from gradcam_serving.exports import DEFAULT_TAGS, ExportMetadata, matches_tags
 from gradcam_serving.signatures import MAX_WARMUP_RECORDS
 
 __all__ = [
@@ -55,16 +56,17 @@ __all__ = [
     "ExportMetadata",
     "ExportSession",
     "load_count",
+    "load_failure",
     "matches_tags",
+    "open_export",
     "read_saved_model",
     "read_warmup_requests",
+    "run_checked",
+    "tf_error_summary",
     "first_run_threads",
     "session_config",
     "tool_session_config",
 ]
-
-DEFAULT_TAGS: tuple[str, ...] = (sig.SERVE_TAG,)
-"""TF Serving's default ``--saved_model_tags``."""
 
 _loads = 0
 _loads_lock = threading.Lock()
@@ -75,49 +77,30 @@ def load_count() -> int:
     return _loads
 
 
-def matches_tags(meta_graph_tags: Sequence[str], tags: Sequence[str]) -> bool:
-    """TF Serving's rule: a MetaGraph is loaded only when its tag set equals the requested one."""
-    return set(meta_graph_tags) == set(tags)
-
-
 def read_saved_model(path: str | os.PathLike[str]) -> saved_model_pb2.SavedModel:
-    """Parse ``saved_model.pb`` (or ``.pbtxt``) failing as TF's C++ reader does.
+    """Parse ``saved_model.pb`` (or ``.pbtxt``), graph included, failing as TF's C++ reader does.
 
     Raises:
         tf.errors.NotFoundError: neither file exists.
         tf.errors.DataLossError: the file is not a SavedModel proto.
     """
-    folder = os.fspath(path)
-    pb_path, pbtxt_path = os.path.join(folder, "saved_model.pb"), os.path.join(folder, "saved_model.pbtxt")
-    saved_model = saved_model_pb2.SavedModel()
-    if os.path.exists(pb_path):
-        try:
-            with open(pb_path, "rb") as handle:
-                saved_model.ParseFromString(handle.read())
-        except (message.DecodeError, OSError) as exc:
-            raise tf.errors.DataLossError(None, None, f"Can't parse {pb_path} as binary proto") from exc
-        return saved_model
-    if os.path.exists(pbtxt_path):
-        try:
-            with open(pbtxt_path, encoding="utf-8") as handle:
-                text_format.Parse(handle.read(), saved_model)
-        except (text_format.ParseError, OSError, UnicodeDecodeError) as exc:
-            raise tf.errors.DataLossError(None, None, f"Can't parse {pbtxt_path} as text proto") from exc
-        return saved_model
-    raise tf.errors.NotFoundError(
-        None, None,
-        f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {folder}. "
-        "Check that the directory exists and that you have the right permissions for accessing it.",
-    )
+    try:
+        return exports.read_saved_model(path, saved_model_pb2.SavedModel)
+    except exports.NotAnExportError as exc:
+        raise _tf_error(exc) from exc
+
+
+def _tf_error(exc: exports.NotAnExportError) -> tf.errors.OpError:
+    """The reader's error as the ``tf.errors`` type TF's loader raises, so callers map its code as TF Serving does."""
+    kind = tf.errors.DataLossError if exc.code == "DATA_LOSS" else tf.errors.NotFoundError
+    return kind(None, None, exc.message)
 
 
 def _check_tags(saved_model: saved_model_pb2.SavedModel, tags: Sequence[str]) -> None:
-    if not any(matches_tags(mg.meta_info_def.tags, tags) for mg in saved_model.meta_graphs):
-        raise tf.errors.NotFoundError(
-            None, None,
-            "Could not find meta graph def matching supplied tags: { " + " ".join(tags) + " }. "
-            "To inspect available tag-sets in the SavedModel, please use the SavedModel CLI: `saved_model_cli`",
-        )
+    try:
+        exports.select_meta_graph(saved_model, tags)
+    except exports.NotAnExportError as exc:
+        raise _tf_error(exc) from exc
 
 
 def read_warmup_requests(path: str | os.PathLike[str]) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
@@ -142,71 +125,6 @@ def read_warmup_requests(path: str | os.PathLike[str]) -> Iterator[tuple[str, di
         yield request.model_spec.signature_name or sig.SERVING_DEFAULT, {
             alias: tf.make_ndarray(tensor) for alias, tensor in request.inputs.items()
         }
-
-
-@dataclass(frozen=True)
-class ExportMetadata:
-    """What a gradcam-serving export says about itself.
-
-    Read from ``assets.extra/gradcam_serving.json`` (written by the exporter; TF Serving ignores it).
-    For exports made before that file existed, methods come from the signature names and the rest
-    is ``None``.
-
-    Attributes:
-        methods: the CAM methods, default first.
-        default_method: the method ``explain`` and ``explain_topk`` compute.
-        labels: one label per class, or ``None`` when the export returns indices as text.
-        input_size: the model's ``(height, width)``.
-        max_pixels: the largest image (height x width) the export accepts.
-        num_classes: the number of classes.
-        topk: whether the export holds ``explain_topk*``.
-        layer: the target layer's name.
-        colormap / overlay_alpha: how ``overlay_png`` is drawn (matplotlib colormap, heatmap weight).
-    """
-
-    methods: tuple[str, ...]
-    default_method: str | None
-    labels: tuple[str, ...] | None = None
-    input_size: tuple[int, int] | None = None
-    max_pixels: int | None = None
-    num_classes: int | None = None
-    topk: bool = True
-    layer: str | None = None
-    colormap: str | None = None
-    overlay_alpha: float | None = None
-
-    def as_json(self) -> str:
-        return json.dumps({
-            "methods": list(self.methods), "default_method": self.default_method,
-            "labels": None if self.labels is None else list(self.labels),
-            "input_size": None if self.input_size is None else list(self.input_size),
-            "max_pixels": self.max_pixels, "num_classes": self.num_classes, "topk": self.topk,
-            "layer": self.layer, "colormap": self.colormap, "overlay_alpha": self.overlay_alpha,
-        }, indent=1)
-
-    @classmethod
-    def from_json(cls, text: str) -> ExportMetadata:
-        raw = json.loads(text)
-        return cls(
-            methods=tuple(raw["methods"]), default_method=raw["default_method"],
-            labels=None if raw.get("labels") is None else tuple(raw["labels"]),
-            input_size=None if raw.get("input_size") is None else (int(raw["input_size"][0]), int(raw["input_size"][1])),
-            max_pixels=raw.get("max_pixels"), num_classes=raw.get("num_classes"), topk=bool(raw.get("topk", True)),
-            layer=raw.get("layer"), colormap=raw.get("colormap"), overlay_alpha=raw.get("overlay_alpha"),
-        )
-
-    def signature_table(self) -> dict[str, sig.SignatureRow]:
-        """The signatures this export must hold (the contract ``validate`` checks)."""
-        return sig.signature_table(self.methods, topk=self.topk)
-
-    @classmethod
-    def read(cls, path: str | os.PathLike[str], signature_names: Sequence[str]) -> ExportMetadata:
-        """The metadata file of the export at ``path``, or what its signature names tell."""
-        file = Path(path) / sig.METADATA_FILE
-        if file.is_file():
-            return cls.from_json(file.read_text(encoding="utf-8"))
-        methods = tuple(sig.exported_methods(signature_names))
-        return cls(methods=methods, default_method=None, topk=sig.EXPLAIN_TOPK in set(signature_names))
 
 
 def session_config(
@@ -390,3 +308,55 @@ class ExportSession:
     def close(self) -> None:
         """Free the Session; idempotent."""
         self._session.close()
+
+
+def load_failure(path: str | os.PathLike[str], exc: BaseException) -> str:
+    """The one sentence for an export that does not load: TF's reason, and the usual mistake if it is that one.
+
+    Pointing a tool at ``BASE/NAME`` instead of a version folder is the common slip, so it is named.
+    """
+    detail = (exc.message if isinstance(exc, tf.errors.OpError) else str(exc)).strip()
+    detail = detail.splitlines()[0] if detail else type(exc).__name__
+    folder = Path(path)
+    if folder.is_dir() and not (folder / "saved_model.pb").exists() and any(c.name.isdigit() for c in folder.iterdir()):
+        detail += " (this looks like BASE/NAME; pass a version folder such as BASE/NAME/1)"
+    return f"TF Serving's loader cannot load {os.fspath(path)}: {detail}"
+
+
+def open_export(
+    path: str | os.PathLike[str],
+    *,
+    config: tf.compat.v1.ConfigProto | None = None,
+    tags: Sequence[str] = DEFAULT_TAGS,
+    finalize: bool = True,
+) -> ExportSession:
+    """:class:`ExportSession` whose load failure is a :class:`ServingCheckError` saying :func:`load_failure`.
+
+    The way every tool opens an export it is handed (``view``, ``evaluate``, batch jobs, the export gate):
+    a person reads the error, so it is one sentence, while :class:`ExportSession` keeps TF's own errors
+    for the server, which returns their codes.
+    """
+    try:
+        return ExportSession(path, config=config, tags=tags, finalize=finalize)
+    except Exception as exc:  # TF raises many error types for unloadable models
+        raise ServingCheckError(load_failure(path, exc)) from exc
+
+
+def run_checked(export: ExportSession, name: str, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Run one signature; a missing signature or alias, or TF's error, is a :class:`ServingCheckError`."""
+    try:
+        return export.run(name, inputs)
+    except tf.errors.OpError as exc:
+        raise ServingCheckError(
+            f"signature {name!r} fails when run the way TF Serving runs it: {tf_error_summary(exc)}"
+        ) from exc
+    except KeyError as exc:
+        raise ServingCheckError(str(exc.args[0])) from exc
+
+
+def tf_error_summary(exc: tf.errors.OpError) -> str:
+    """The informative part of a TF runtime error, without node and stack noise."""
+    noise = ("Graph execution error", "Detected at node", "[[", "File ", "Condition x", "x (", "y (")
+    lines = [line.strip() for line in exc.message.splitlines()]
+    kept = [line for line in lines if line and not line.startswith(noise)]
+    return " ".join(kept) or exc.message

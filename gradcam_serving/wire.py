@@ -38,10 +38,13 @@ __all__ = [
     "GetModelMetadataResponse",
     "GetModelStatusRequest",
     "GetModelStatusResponse",
+    "MetaGraphDef",
+    "MetaInfoDef",
     "ModelSpec",
     "ModelVersionStatus",
     "PredictRequest",
     "PredictResponse",
+    "SavedModel",
     "SignatureDef",
     "SignatureDefMap",
     "StatusProto",
@@ -193,6 +196,23 @@ def _signature_messages() -> list[descriptor_pb2.DescriptorProto]:
     return [tensor_info, signature]
 
 
+def _saved_model_messages() -> list[descriptor_pb2.DescriptorProto]:
+    """SavedModel, MetaGraphDef and MetaInfoDef (tensorflow/core/protobuf/): what ``saved_model.pb`` says of its
+    tag sets and signatures. The graph, functions and checkpoint fields stay unknown fields."""
+    meta_info = _message(
+        "MetaInfoDef",
+        [_field("meta_graph_version", 1, "string"), _field("tags", 4, "string", repeated=True),
+         _field("tensorflow_version", 5, "string"), _field("tensorflow_git_version", 6, "string")],
+    )
+    meta_graph = _message("MetaGraphDef", [_field("meta_info_def", 1, "MetaInfoDef")],
+                          maps=(("signature_def", 5, "SignatureDef"),))
+    saved_model = _message(
+        "SavedModel",
+        [_field("saved_model_schema_version", 1, "int64"), _field("meta_graphs", 2, "MetaGraphDef", repeated=True)],
+    )
+    return [meta_info, meta_graph, saved_model]
+
+
 def _serving_messages() -> list[descriptor_pb2.DescriptorProto]:
     """The tensorflow_serving/apis/*.proto messages."""
     spec = _field("model_spec", 1, "ModelSpec")
@@ -242,7 +262,7 @@ def build_file_descriptor_proto() -> descriptor_pb2.FileDescriptorProto:
     )
     file_proto.enum_type.append(_enum("DataType", tuple((n, i) for i, n in enumerate(_DATA_TYPES))))
     file_proto.enum_type.append(_enum("ErrorCode", _ERROR_CODES))
-    file_proto.message_type.extend(_tensor_messages() + _signature_messages() + _serving_messages())
+    file_proto.message_type.extend(_tensor_messages() + _signature_messages() + _saved_model_messages() + _serving_messages())
     return file_proto
 
 
@@ -270,6 +290,9 @@ TensorProto = _class("TensorProto")
 TensorInfo = _class("TensorInfo")
 SignatureDef = _class("SignatureDef")
 SignatureDefMap = _class("SignatureDefMap")
+MetaInfoDef = _class("MetaInfoDef")
+MetaGraphDef = _class("MetaGraphDef")
+SavedModel = _class("SavedModel")
 ModelSpec = _class("ModelSpec")
 PredictRequest = _class("PredictRequest")
 PredictResponse = _class("PredictResponse")

@@ -32,7 +32,7 @@ CASES = {
     "inspect: missing model": (["inspect", "{missing}"], "model path '{missing}' does not exist"),
     "export: unknown method": (
         ["export", "{model}", "--output", "{root}/out", "--name", "m", "--methods", "gradcam,gradcan"],
-        "unknown CAM method(s) 'gradcan'; valid methods: gradcam, gradcampp",
+        "unknown method(s) 'gradcan'; valid methods: gradcam, gradcampp",
     ),
     "export: unknown colormap": (
         ["export", "{model}", "--output", "{root}/out", "--name", "m", "--colormap", "jett"],

@@ -8,13 +8,14 @@ no I/O.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from gradcam_serving import signatures as sig
 from gradcam_serving import wire as _wire
-from gradcam_serving.client._encoded import IMAGE_BYTES, OVERLAY_PNG
+from gradcam_serving.client._encoded import IMAGE_BYTES
 from gradcam_serving.client._images import Images, decode_encoded, to_batch, to_class_indices
 from gradcam_serving.client._tensors import (
     array_to_tensor,
@@ -128,26 +129,86 @@ def decode_prediction(response: Any) -> Prediction:
     return Prediction(**_prediction_fields(_outputs(response, sig.PREDICT_OUTPUTS), response))
 
 
-def _cam(response: Any) -> np.ndarray | None:
-    """The raw map; exports made before ``explain_<method>`` existed do not return it."""
-    if sig.CAM not in response.outputs:
-        return None
-    return tensor_to_array(response.outputs[sig.CAM]).astype(np.float32, copy=False)
+def _decoded(alias: str, value: np.ndarray) -> np.ndarray:
+    """An output as the contract types it: float32/int32 arrays, bytes for binary outputs, text otherwise."""
+    spec = sig.output_spec(alias)
+    if spec is None or spec.dtype not in ("float32", "int32", "string"):
+        return value
+    if spec.dtype != "string":
+        return value.astype(np.dtype(spec.dtype), copy=False)
+    convert = bytes if spec.binary else _text
+    return np.array([convert(item) for item in value.ravel()], dtype=object).reshape(value.shape)
+
+
+def _explanation(response: Any, *, topk: bool = False, k: int | None = None, encoded: bool = False) -> Explanation:
+    """Any explain answer → :class:`Explanation`, read by its family's outputs (the signature table).
+
+    ``topk``: an ``explain_topk*`` answer, whose per-class outputs are ``[N, k, ...]``; ``k`` trims its
+    padding rows. ``encoded`` requires the family's binary outputs (the overlay PNG of the ``*_bytes``
+    twins), under their current or their legacy alias.
+    """
+    try:
+        family = sig.family_answering(response.outputs)
+    except ValueError:
+        maps = sorted({family.map for family in sig.FAMILIES.values()})
+        raise GradcamServingError(
+            f"the response lacks outputs {maps} (it has {sorted(response.outputs)}); "
+            "is the model a gradcam-serving export?"
+        ) from None
+    outputs = _outputs(response, (*sig.PREDICT_OUTPUTS, family.map))
+    extra = {alias: tensor_to_array(response.outputs[alias]) for alias in response.outputs if alias not in outputs}
+    outputs.update(extra)
+    if topk and k is not None:
+        outputs = {alias: _rows(alias, value, k) for alias, value in outputs.items()}
+    fields = _prediction_fields(outputs, response)
+    decoded = {alias: _decoded(alias, value) for alias, value in outputs.items() if alias not in sig.PREDICT_OUTPUTS}
+    binary = _binary_outputs(family, decoded, required=encoded)
+    methods = decoded.get(sig.METHOD)
+    labels = outputs[sig.LABEL]
+    if topk:
+        fields[sig.LABEL] = tuple(tuple(_text(v) for v in row) for row in labels.reshape(labels.shape[0], -1))
+    return Explanation(
+        **fields,
+        heatmap=decoded[family.map],
+        cam=decoded.get(sig.CAM),
+        overlay_png=binary,
+        top_k=(int(labels.shape[1]) if labels.ndim == 2 else 0) if topk else None,
+        method=None if methods is None else tuple(str(row[0]) if row.size else "" for row in methods.reshape(len(methods), -1)),
+        family=family.name,
+        outputs=MappingProxyType(decoded),
+    )
+
+
+def _rows(alias: str, value: np.ndarray, k: int) -> np.ndarray:
+    """A top-k output trimmed to ``k`` rows per image (per-image outputs, such as probabilities, stay whole)."""
+    spec = sig.output_spec(alias)
+    return value if spec is not None and spec.per_image else value[:, :k]
+
+
+def _binary_outputs(family: sig.Family, decoded: dict[str, np.ndarray], *, required: bool) -> tuple[bytes, ...] | None:
+    """The family's first binary output (the overlay PNG), under whichever alias the export used."""
+    for spec in family.encoded_outputs:
+        if not spec.binary:
+            continue
+        for alias in (spec.alias, spec.legacy_alias):
+            if alias in decoded:
+                return tuple(decoded[alias].ravel())
+        if required:
+            raise GradcamServingError(
+                f"the response lacks output {spec.alias!r} (it has {sorted(decoded)}); "
+                "is the model a gradcam-serving export?"
+            )
+    return None
 
 
 def decode_explanation(response: Any) -> Explanation:
     """``PredictResponse`` of an ``explain`` signature → :class:`Explanation`."""
-    outputs = _outputs(response, sig.EXPLAIN_OUTPUTS)
-    heatmap = outputs[sig.HEATMAP].astype(np.float32, copy=False)
-    return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap, cam=_cam(response))
+    return _explanation(response)
 
 
 def decode_encoded_explanation(response: Any) -> Explanation:
     """``PredictResponse`` of an ``explain_bytes`` signature → :class:`Explanation` with ``overlay_png``."""
-    outputs = _outputs(response, (*sig.EXPLAIN_OUTPUTS, OVERLAY_PNG))
-    heatmap = outputs[sig.HEATMAP].astype(np.float32, copy=False)
-    overlays = tuple(bytes(value) for value in outputs[OVERLAY_PNG].ravel())
-    return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap, overlay_png=overlays, cam=_cam(response))
+    return _explanation(response, encoded=True)
 
 
 def decode_topk_explanation(response: Any, k: int | None = None) -> Explanation:
@@ -155,18 +216,7 @@ def decode_topk_explanation(response: Any, k: int | None = None) -> Explanation:
 
     ``k`` trims the padding rows a batching server adds when it merged requests with a larger k.
     """
-    outputs = _outputs(response, sig.TOPK_OUTPUTS)
-    if k is not None:
-        outputs = {name: value if name == sig.PROBABILITIES else value[:, :k] for name, value in outputs.items()}
-    fields = _prediction_fields(outputs, response)
-    labels = outputs[sig.LABEL]
-    fields[sig.LABEL] = tuple(tuple(_text(value) for value in row) for row in labels.reshape(labels.shape[0], -1))
-    return Explanation(
-        **fields,
-        heatmap=outputs[sig.HEATMAP].astype(np.float32, copy=False),
-        cam=outputs[sig.CAM].astype(np.float32, copy=False),
-        top_k=int(labels.shape[1]) if labels.ndim == 2 else 0,
-    )
+    return _explanation(response, topk=True, k=k)
 
 
 def _tensor_specs(infos: Any) -> dict[str, TensorSpec]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -84,8 +84,12 @@ class Explanation(Prediction):
     probable first), ``label`` holds N tuples of k names, ``heatmap`` is
     ``[N, k, H, W]`` and ``cam`` ``[N, k, h, w]``; ``overlay_png`` is ``None``.
 
+    What an answer holds depends on the method's family (the signature table of
+    :mod:`gradcam_serving.signatures`); :attr:`outputs` holds all of it by alias, and the
+    named fields are the ones every family has (``heatmap``) or the ``cam`` family's.
+
     Attributes:
-        heatmap: float32 ``[N, H, W]`` in [0, 1]: at the request's image size
+        heatmap: float32 ``[N, H, W]`` in [0, 1], the family's map: at the request's image size
             for arrays/PIL images (``explain``), at the model's input size for
             file paths/bytes (``explain_bytes``, whose images may differ in size).
         overlay_png: for file paths/bytes, one PNG per image of the heatmap
@@ -96,12 +100,20 @@ class Explanation(Prediction):
             (after ReLU, before resize and normalisation), comparable across
             images; ``None`` from exports that predate it.
         top_k: k for a top-k answer, ``None`` otherwise.
+        method: per image, the method that computed the map (``explain`` does not say it in its name);
+            ``None`` from exports that predate contract 2.
+        family: the method's family, e.g. ``"cam"``.
+        outputs: every output beyond the predict ones, by alias (the family's ``heatmap``, ``cam``,
+            ``overlay_png_bytes``, ..., and any a newer export adds), as decoded arrays.
     """
 
     heatmap: np.ndarray
     overlay_png: tuple[bytes, ...] | None = None
     cam: np.ndarray | None = None
     top_k: int | None = None
+    method: tuple[str, ...] | None = None
+    family: str | None = None
+    outputs: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

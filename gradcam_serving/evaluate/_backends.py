@@ -76,7 +76,7 @@ class InProcessBackend:
     """An export evaluated in this process on TF Serving's loading path."""
 
     def __init__(self, export_dir: str | os.PathLike[str]) -> None:
-        from gradcam_serving.exporter import open_export
+        from gradcam_serving.runtime import open_export
 
         self.export = open_export(export_dir)
         self.name = _export_name(Path(export_dir))
@@ -92,7 +92,7 @@ class InProcessBackend:
         return self._run(signature, inputs, sig.HEATMAP)
 
     def _run(self, signature: str, inputs: Mapping[str, np.ndarray], output: str) -> np.ndarray:
-        from gradcam_serving.exporter import run_checked
+        from gradcam_serving.runtime import run_checked
 
         return run_checked(self.export, signature, inputs)[output]
 

@@ -14,7 +14,7 @@ picks and checks its image tag with them.
 
 from ._compat import SERVING_VERSIONS, compatibility_problems, image_tag_for, op_registry, release_of, writer_version
 from ._export import ExportResult, Inspection, export_model, inspect_model, read_export_methods, read_labels
-from ._gate import open_export, run_checked, run_like_tf_serving
+from ._gate import run_like_tf_serving
 from ._graph import REFUSED_OPS, Candidate
 from ._signatures import Preprocessing, ScoreMode
 from ._validate import Check, ValidationReport, validate_export
@@ -35,12 +35,10 @@ __all__ = [
     "export_model",
     "image_tag_for",
     "inspect_model",
-    "open_export",
     "op_registry",
     "read_export_methods",
     "read_labels",
     "release_of",
-    "run_checked",
     "run_like_tf_serving",
     "validate_export",
     "writer_version",

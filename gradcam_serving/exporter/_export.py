@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from gradcam_serving import signatures as sig
 from gradcam_serving.errors import GradcamServingWarning
+from gradcam_serving.exports import NotAnExportError, read_export
 
 from ._gate import verify_export
 from ._graph import Candidate, ModelGraph, scores_warning, trace_model_graph
@@ -153,20 +154,15 @@ def inspect_model(
 
 
 def read_export_methods(path: str | os.PathLike[str]) -> list[str] | None:
-    """The CAM methods of a gradcam-serving export folder, or ``None`` if ``path`` is not one.
+    """The methods of a gradcam-serving export folder, default first, or ``None`` if ``path`` is not one.
 
-    Read from ``saved_model.pb``'s signature names without loading TensorFlow's runtime.
+    :func:`gradcam_serving.exports.read_export` reads it (TF Serving's tag set, the metadata's order).
     """
-    pb = Path(path) / "saved_model.pb"
-    if not pb.is_file():
+    try:
+        contents = read_export(path)
+    except NotAnExportError:
         return None
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    saved = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
-    names = {name for meta in saved.meta_graphs for name in meta.signature_def}
-    if sig.EXPLAIN not in names:
-        return None
-    return sig.exported_methods(names)
+    return list(contents.methods) if contents.is_gradcam_serving else None
 
 
 def _warn(message: str | None) -> None:

@@ -12,14 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from gradcam_serving.errors import ServingCheckError
-from gradcam_serving.runtime import ExportSession, session_config
+from gradcam_serving.runtime import open_export, run_checked, session_config
 
 from ._graph import check_refused_ops
 
-__all__ = ["open_export", "run_checked", "run_like_tf_serving", "tf_error_summary", "verify_export"]
+__all__ = ["run_like_tf_serving", "verify_export"]
 
 Arrays = Mapping[str, np.ndarray]
 
@@ -38,38 +37,6 @@ def run_like_tf_serving(export_dir: str | Path, requests: Mapping[str, Arrays]) 
     with open_export(export_dir, config=session_config()) as export:
         check_refused_ops(export.meta_graph.graph_def)
         return {name: run_checked(export, name, inputs) for name, inputs in requests.items()}
-
-
-def open_export(export_dir: str | Path, *, config: tf.compat.v1.ConfigProto | None = None) -> ExportSession:
-    """:class:`ExportSession` whose load failure is a :class:`ServingCheckError` with TF's message.
-
-    ``config``: Session options; the runtime's tool options by default.
-    """
-    try:
-        return ExportSession(export_dir, config=config)
-    except Exception as exc:  # TF raises many error types for unloadable models
-        detail = exc.message if isinstance(exc, tf.errors.OpError) else str(exc)
-        raise ServingCheckError(f"TF Serving's loader cannot load {export_dir}: {detail}") from exc
-
-
-def run_checked(export: ExportSession, name: str, inputs: Arrays) -> dict[str, np.ndarray]:
-    """Run one signature; a missing signature or alias, or TF's error, is a :class:`ServingCheckError`."""
-    try:
-        return export.run(name, inputs)
-    except tf.errors.OpError as exc:
-        raise ServingCheckError(
-            f"signature {name!r} fails when run the way TF Serving runs it: {tf_error_summary(exc)}"
-        ) from exc
-    except KeyError as exc:
-        raise ServingCheckError(str(exc.args[0])) from exc
-
-
-def tf_error_summary(exc: tf.errors.OpError) -> str:
-    """The informative part of a TF runtime error, without node and stack noise."""
-    noise = ("Graph execution error", "Detected at node", "[[", "File ", "Condition x", "x (", "y (")
-    lines = [line.strip() for line in exc.message.splitlines()]
-    kept = [line for line in lines if line and not line.startswith(noise)]
-    return " ".join(kept) or exc.message
 
 
 def verify_export(

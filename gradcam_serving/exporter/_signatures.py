@@ -28,7 +28,7 @@ from typing import Any
 import tensorflow as tf
 
 from gradcam_serving import signatures as sig
-from gradcam_serving.runtime import ExportMetadata
+from gradcam_serving.exports import ExportMetadata
 from gradcam_serving.errors import UnsupportedModelError
 
 from ._cam import CamInputs, Method, finish, get_method
@@ -281,6 +281,7 @@ class GradcamModule(tf.Module):
             input_size=tuple(self._graph.input_size), max_pixels=self._max_pixels,
             num_classes=self._graph.num_classes, topk=not self._target.is_tokens,
             layer=self._target.name, colormap=self._colormap_name, overlay_alpha=self._overlay_alpha,
+            contract=sig.CONTRACT_VERSION,
         )
 
     def signatures(self) -> dict[str, Any]:
@@ -452,6 +453,7 @@ class GradcamModule(tf.Module):
             self._method_cam(method, feature_map, chosen, lambda: scores, batch.model_input), batch.size
         )
         outputs = self._outputs(probabilities, chosen)
+        outputs[sig.METHOD] = tf.fill(tf.shape(chosen), method.name)
         outputs[sig.HEATMAP] = heatmap
         outputs[sig.CAM] = cam
         if batch.image_bytes is not None:
@@ -483,6 +485,7 @@ class GradcamModule(tf.Module):
             sig.CLASS_INDEX: tf.where(kept, top.indices, -tf.ones_like(top.indices)),
             sig.SCORE: tf.where(kept, top.values, tf.zeros_like(top.values)),
             sig.LABEL: tf.where(kept, self._labels(top.indices), ""),
+            sig.METHOD: tf.where(kept, tf.fill(leading, method.name), ""),
             sig.HEATMAP: maps_kept(tf.reshape(heatmap, tf.concat([leading, tf.shape(heatmap)[1:]], axis=0))),
             sig.CAM: maps_kept(tf.reshape(cam, tf.concat([leading, tf.shape(cam)[1:]], axis=0))),
         }
@@ -499,6 +502,7 @@ class GradcamModule(tf.Module):
         }
         if head == sig.HEAD_PREDICT:
             return outputs
+        outputs[sig.METHOD] = tf.fill([0, *per_image], "")
         outputs[sig.HEATMAP] = tf.zeros([0, *per_image, height, width], tf.float32)
         outputs[sig.CAM] = tf.zeros([0, *per_image, *(self._target.grid or self._target.shape[1:3])], tf.float32)
         if head == sig.HEAD_EXPLAIN and batch.image_bytes is not None:

@@ -16,10 +16,9 @@ import tensorflow as tf
 
 from gradcam_serving import signatures as sig
 from gradcam_serving.errors import GradcamServingError
-from gradcam_serving.runtime import ExportSession
+from gradcam_serving.runtime import ExportSession, load_failure, run_checked
 
 from ._compat import serving_version_check
-from ._gate import run_checked
 from ._graph import REFUSED_OPS
 from ._warmup import WARMUP_FILE, sample_requests, warmup_records
 
@@ -164,10 +163,23 @@ def _check_contract(report: ValidationReport, export: ExportSession) -> None:
                 f"{name!r} has inputs {sorted(signature.inputs)} and outputs {sorted(signature.outputs)} "
                 f"(expected inputs {sorted(row.inputs)} and outputs {sorted(row.outputs)})"
             )
+            continue
+        problems += _dtype_problems(row, signature)
     if sig.SERVING_DEFAULT not in export.signature_defs:
         problems.append(f"missing signature {sig.SERVING_DEFAULT!r}")
     report.add("signature contract", not problems,
                "; ".join(problems) or f"all {len(table)} signatures of the table as documented")
+
+
+def _dtype_problems(row: sig.SignatureRow, signature: Any) -> list[str]:
+    """Outputs whose dtype is not the one the contract gives them."""
+    problems = []
+    for spec in row.output_specs:
+        alias = spec.alias_in(row.contract)
+        got = tf.as_dtype(signature.outputs[alias].dtype).name
+        if got != spec.dtype:
+            problems.append(f"{row.name!r} output {alias!r} is {got}, expected {spec.dtype}")
+    return problems
 
 
 def _check_warmup(report: ValidationReport, export: ExportSession) -> None:
@@ -195,7 +207,7 @@ def _check_warmup(report: ValidationReport, export: ExportSession) -> None:
                    f"{len(generated)} run here with sample images; on TF Serving each pays its first run "
                    f"on its first request (export --warmup): {names}")
     answers = [(name, inputs, answer) for (name, inputs), answer in zip(records + generated, outputs)]
-    _check_heatmaps(report, answers)
+    _check_heatmaps(report, export.metadata.signature_table(), answers)
     _check_answers(report, export, answers)
 
 
@@ -213,21 +225,21 @@ def _image_count(inputs: dict[str, Any]) -> int:
 
 
 def _expected_shapes(row: sig.SignatureRow, inputs: dict[str, Any], export: ExportSession) -> dict[str, tuple]:
-    """Each output's documented shape for ``inputs``; ``None`` stands for a size the contract leaves open."""
+    """Each output's documented shape for ``inputs``, from the row's output specs; ``None`` is a size left open."""
     count = _image_count(inputs)
     leading = (count,) if row.head != sig.HEAD_TOPK else (count, int(np.max(inputs[sig.K])))
     if row.encoded:
         size = export.metadata.input_size or (None, None)
     else:
         size = tuple(inputs[sig.IMAGES].shape[1:3])
-    shapes = {sig.PROBABILITIES: (count, export.metadata.num_classes)}
-    shapes.update({alias: leading for alias in (sig.CLASS_INDEX, sig.SCORE, sig.LABEL)})
-    if row.head != sig.HEAD_PREDICT:
-        shapes[sig.HEATMAP] = (*leading, *size)
-        shapes[sig.CAM] = (*leading, None, None)
-    if sig.OVERLAY_PNG in row.outputs:
-        shapes[sig.OVERLAY_PNG] = (count,)
-    return shapes
+    symbols = {"C": export.metadata.num_classes, "H": size[0], "W": size[1]}
+    return {
+        spec.alias_in(row.contract): (
+            *((count,) if spec.per_image else leading),
+            *(symbols.get(dim) if isinstance(dim, str) else dim for dim in spec.shape),
+        )
+        for spec in row.output_specs
+    }
 
 
 def _shape_problems(name: str, outputs: dict[str, Any], shapes: dict[str, tuple]) -> list[str]:
@@ -253,34 +265,53 @@ def _check_answers(report: ValidationReport, export: ExportSession, answers: lis
                "; ".join(problems) or f"{len(seen)} signatures answered with the documented shapes")
 
 
-def _heatmap_problem(inputs: dict[str, Any], outputs: dict[str, Any]) -> str | None:
-    """Why an explain answer is wrong: shape, non-finite values, or values outside [0, 1]."""
-    heatmap, cam = outputs.get(sig.HEATMAP), outputs.get(sig.CAM)
-    if heatmap is None:
-        return "no heatmap output"
-    count = len(next(iter(v for k, v in inputs.items() if k in (sig.IMAGES, sig.IMAGE_BYTES))))
-    leading = (count, int(np.max(inputs[sig.K]))) if sig.K in inputs else (count,)
-    if heatmap.shape[: len(leading)] != leading or heatmap.ndim != len(leading) + 2:
-        return f"heatmap shape {heatmap.shape} for {count} images (expected {leading} + (H, W))"
-    if sig.IMAGES in inputs and heatmap.shape[-2:] != inputs[sig.IMAGES].shape[1:3]:
-        return f"heatmap size {heatmap.shape[-2:]} differs from the images' {inputs[sig.IMAGES].shape[1:3]}"
-    if not np.all(np.isfinite(heatmap)) or (cam is not None and not np.all(np.isfinite(cam))):
-        return "non-finite values"
-    if heatmap.min() < 0.0 or heatmap.max() > 1.0:
-        return f"heatmap values in [{heatmap.min():.3g}, {heatmap.max():.3g}], expected [0, 1]"
-    if cam is not None and (cam.shape[: len(leading)] != leading or cam.min() < 0.0):
-        return f"cam of shape {cam.shape} with minimum {cam.min():.3g} (expected {leading} + (h, w), >= 0)"
+def _map_problem(row: sig.SignatureRow, inputs: dict[str, Any], outputs: dict[str, Any]) -> str | None:
+    """Why an explain answer is wrong, by the row's family: its map missing or not one per image at the
+    images' size, non-finite values, or values outside the range the contract gives."""
+    if row.map_output not in outputs:
+        return f"no {row.map_output} output"
+    problem = _map_shape_problem(row.map_output, inputs, outputs[row.map_output])
+    if problem is not None:
+        return problem
+    for spec in row.output_specs:
+        alias = spec.alias_in(row.contract)
+        value = outputs.get(alias)
+        if value is None or spec.dtype != "float32" or np.size(value) == 0:
+            continue
+        if not np.all(np.isfinite(value)):
+            return f"non-finite values in {alias}"
+        low, high = float(np.min(value)), float(np.max(value))
+        if spec.unit_range and (low < 0.0 or high > 1.0):
+            return f"{alias} values in [{low:.3g}, {high:.3g}], expected [0, 1]"
+        if spec.nonnegative and low < 0.0:
+            return f"{alias} has minimum {low:.3g}, expected >= 0"
     return None
 
 
-def _check_heatmaps(report: ValidationReport, answers: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
-    """Every explain signature of the warmup records: finite, in [0, 1], the documented shape."""
-    explains = [(name, inputs, outputs) for name, inputs, outputs in answers if name.startswith(sig.EXPLAIN)]
+def _map_shape_problem(alias: str, inputs: dict[str, Any], value: np.ndarray) -> str | None:
+    """The map is ``[N, H, W]`` (``[N, k, H, W]`` in top-k) at the size of the uint8 images it explains."""
+    count = _image_count(inputs)
+    leading = (count, int(np.max(inputs[sig.K]))) if sig.K in inputs else (count,)
+    if value.shape[: len(leading)] != leading or value.ndim != len(leading) + 2:
+        return f"{alias} shape {value.shape} for {count} images (expected {leading} + (H, W))"
+    if sig.IMAGES in inputs and value.shape[-2:] != inputs[sig.IMAGES].shape[1:3]:
+        return f"{alias} size {value.shape[-2:]} differs from the images' {inputs[sig.IMAGES].shape[1:3]}"
+    return None
+
+
+def _check_heatmaps(
+    report: ValidationReport,
+    table: dict[str, sig.SignatureRow],
+    answers: list[tuple[str, dict[str, Any], dict[str, Any]]],
+) -> None:
+    """Every explain answer of the warmup records and samples, by its row's family: the map, finite, in range."""
+    explains = [(table[name], inputs, outputs) for name, inputs, outputs in answers
+                if name in table and table[name].head != sig.HEAD_PREDICT]
     if not explains:
         report.add("heatmaps of every method", None, "no explain signature among the warmup records")
         return
-    problems = [f"{name}: {problem}" for name, inputs, outputs in explains
-                if (problem := _heatmap_problem(inputs, outputs)) is not None]
+    problems = [f"{row.name}: {problem}" for row, inputs, outputs in explains
+                if (problem := _map_problem(row, inputs, outputs)) is not None]
     report.add("heatmaps of every method", not problems,
                "; ".join(problems) or f"{len(explains)} explain signatures: finite, in [0, 1], documented shapes")
 
@@ -297,10 +328,7 @@ def validate_export(export_dir: str | os.PathLike[str], serving_version: str | N
     try:
         export = ExportSession(path)
     except Exception as exc:  # noqa: BLE001 - any load failure is the report's answer
-        detail = (exc.message if isinstance(exc, tf.errors.OpError) else str(exc)).strip().splitlines()[0]
-        if path.is_dir() and any(child.name.isdigit() for child in path.iterdir()) and not (path / "saved_model.pb").exists():
-            detail += " (this looks like BASE/NAME; pass a version folder such as BASE/NAME/1)"
-        report.add(_LOAD_CHECK, False, detail)
+        report.add(_LOAD_CHECK, False, load_failure(path, exc))
         return report
     with export:
         _validate_loaded(report, export, serving_version)

@@ -91,7 +91,7 @@ class ExportModel:
     validation: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        from gradcam_serving.exporter import open_export
+        from gradcam_serving.runtime import open_export
 
         self.path = Path(self.path)
         self.name = self.name or (f"{self.path.parent.name}/{self.path.name}" if self.path.name.isdigit()

@@ -46,9 +46,9 @@ def test_result_fields_are_pinned_and_results_stay_frozen() -> None:
 
     prediction = ["probabilities", "class_index", "score", "label", "model_spec"]
     assert [field.name for field in dataclasses.fields(client.Prediction)] == prediction
-    explanation = [*prediction, "heatmap", "overlay_png", "cam", "top_k"]
+    explanation = [*prediction, "heatmap", "overlay_png", "cam", "top_k", "method", "family", "outputs"]
     assert [field.name for field in dataclasses.fields(client.Explanation)] == explanation
-    for optional in ("overlay_png", "cam", "top_k"):
+    for optional in ("overlay_png", "cam", "top_k", "method", "family"):
         assert client.Explanation.__dataclass_fields__[optional].default is None
     assert client.Explanation.__dataclass_params__.frozen
     assert client.Prediction.__dataclass_params__.frozen

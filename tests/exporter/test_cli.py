@@ -33,7 +33,7 @@ def test_unknown_method_fails_with_the_valid_ones(tiny_models, tmp_path):
                   "--methods", "gradcam,bogus")
     assert result.exit_code == 2  # a usage error, found before TensorFlow is imported
     assert result.stderr.strip().splitlines()[-1] == (
-        "Error: Invalid value for '--methods': unknown CAM method(s) 'bogus'; valid methods: "
+        "Error: Invalid value for '--methods': unknown method(s) 'bogus'; valid methods: "
         "gradcam, gradcampp, hirescam, xgradcam, layercam, eigencam, reciprocam, or 'all'"
     )
 

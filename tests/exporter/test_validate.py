@@ -68,11 +68,12 @@ def test_good_export_passes(export):
     ],
 )
 def test_bad_heatmaps_fail_the_method_check(outputs, problem):
+    from gradcam_serving import signatures as sig
     from gradcam_serving.exporter._validate import ValidationReport, _check_heatmaps
 
     report = ValidationReport(export_dir=None)
     inputs = {"images": np.zeros((2, 8, 8, 3), np.uint8), "class_index": np.zeros(2, np.int32)}
-    _check_heatmaps(report, [("predict", inputs, {}), ("explain_layercam", inputs, outputs)])
+    _check_heatmaps(report, sig.signature_table(("layercam",)), [("predict", inputs, {}), ("explain_layercam", inputs, outputs)])
     (check,) = report.checks
     assert check.ok is False
     assert check.detail.startswith("explain_layercam: ") and re.search(problem, check.detail), check.detail
@@ -200,51 +201,10 @@ def test_validate_loads_the_export_once(export):
 
 
 def _write_fake_export(folder, *, wrong: str | None = None):
-    """A gradcam-serving export written by hand from the signature table, one signature answering wrongly.
+    """A gradcam-serving export written by hand from the signature table, ``wrong``'s map 3 x 3 pixels."""
+    from fake_exports import write_fake_export
 
-    Outputs are computed from the inputs with the documented shapes (input size 8 x 8, 3 classes), except
-    ``wrong``, whose heatmap has 3 x 3 pixels.
-    """
-    import tensorflow as tf
-
-    from gradcam_serving import signatures as sig
-    from gradcam_serving.exporter._warmup import write_warmup_requests
-    from gradcam_serving.exporter._warmup import _encode
-    from gradcam_serving.runtime import ExportMetadata
-
-    metadata = ExportMetadata(methods=("gradcam",), default_method="gradcam", input_size=(8, 8), num_classes=3)
-    table = metadata.signature_table()
-
-    def function(row):
-        pixel_spec = tf.TensorSpec([None], tf.string) if row.encoded else tf.TensorSpec([None, None, None, 3], tf.uint8)
-        specs = [pixel_spec] + [tf.TensorSpec([None], tf.int32)] * (len(row.inputs) - 1)
-
-        def run(*inputs):
-            count = tf.shape(inputs[0])[0]
-            size = (3, 3) if row.name == wrong else ((8, 8) if row.encoded else tf.unstack(tf.shape(inputs[0])[1:3]))
-            lead = [count] if row.head != sig.HEAD_TOPK else [count, tf.reduce_max(inputs[1])]
-            out = {sig.PROBABILITIES: tf.fill([count, 3], 1.0 / 3), sig.CLASS_INDEX: tf.zeros(lead, tf.int32),
-                   sig.SCORE: tf.zeros(lead), sig.LABEL: tf.fill(lead, "a")}
-            if row.head != sig.HEAD_PREDICT:
-                out[sig.HEATMAP] = tf.zeros(tf.concat([lead, size], 0))
-                out[sig.CAM] = tf.zeros(tf.concat([lead, [2, 2]], 0))
-            if sig.OVERLAY_PNG in row.outputs:
-                out[sig.OVERLAY_PNG] = tf.fill([count], "png")
-            return out
-
-        spec_with_names = [tf.TensorSpec(s.shape, s.dtype, name=alias) for s, alias in zip(specs, row.inputs)]
-        return tf.function(run, input_signature=spec_with_names).get_concrete_function()
-
-    functions = {name: function(row) for name, row in table.items()}
-    functions[sig.SERVING_DEFAULT] = functions[sig.PREDICT]
-    tf.saved_model.save(tf.Module(), str(folder), signatures=functions)
-    images = np.zeros((1, 8, 8, 3), np.uint8)
-    values = {sig.IMAGES: images, sig.IMAGE_BYTES: np.array([_encode(images[0], "PNG")], object),
-              sig.CLASS_INDEX: np.zeros(1, np.int32), sig.K: np.ones(1, np.int32)}
-    requests = {name: {alias: values[alias] for alias in row.inputs} for name, row in table.items()}
-    write_warmup_requests(folder, requests)
-    (folder / sig.METADATA_FILE).write_text(metadata.as_json(), encoding="utf-8")
-    return folder
+    return write_fake_export(folder, wrong=wrong)
 
 
 @pytest.mark.parametrize("wrong", ["explain_bytes", "explain_topk_bytes", "explain_bytes_gradcam"])
