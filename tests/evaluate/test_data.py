@@ -1,4 +1,4 @@
-"""``load_samples``: folders and manifests as the README writes them."""
+"""``load_samples``: folders and manifests as docs/evaluate.md writes them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A real pretrained model: fer's emotion CNN on real faces (scikit-image), exported through an RGB wrapper.
 
 The wrapper and the faces are the benchmark's (benchmarks/evaluate.py), so the
-README's numbers and this test measure the same model.
+docs/measured.md's numbers and this test measure the same model.
 """
 
 from __future__ import annotations
