@@ -1,4 +1,4 @@
-"""One exception tree for the whole project.
+"""One exception tree for the whole project, and the status vocabulary it speaks.
 
 Every error this package raises on purpose derives from
 :class:`GradcamServingError`, so callers can catch one type. The tree::
@@ -12,35 +12,51 @@ Every error this package raises on purpose derives from
     │   └── ServingCheckError        the export failed TF Serving's loading path
     ├── ConfigError                  a server flag or config file is invalid
     │   └── server.FlagError         (gradcam_serving.server) a bad command-line flag
-    ├── server.ServingError          (gradcam_serving.server) a request or load failed inside the
-    │                                local server; carries TF Serving's code and exact text
-    └── RpcError                     a gRPC call failed (client side); carries .code, .details
+    └── ServingError (= RpcError)    an error with a canonical status code: a gRPC call that
+        │                            failed (client side) or a request or load the local server
+        │                            refuses with TF Serving's code and exact text (server side);
+        │                            carries .code (a StatusCode), .code_name, .message (= .details)
         ├── InvalidArgumentError     INVALID_ARGUMENT
         ├── NotFoundError            NOT_FOUND
         ├── FailedPreconditionError  FAILED_PRECONDITION
         ├── UnavailableError         UNAVAILABLE
         ├── DeadlineExceededError    DEADLINE_EXCEEDED
         ├── ResourceExhaustedError   RESOURCE_EXHAUSTED
-        └── UnimplementedError       UNIMPLEMENTED
+        ├── UnimplementedError       UNIMPLEMENTED
+        ├── DataLossError            DATA_LOSS
+        ├── InternalError            INTERNAL
+        └── UnknownError             UNKNOWN
+
+A server-side and a client-side error of the same code are the same class
+(:func:`rpc_error_for_code` picks it); a code without a class of its own
+(CANCELLED, ABORTED, ...) is a plain :class:`ServingError` carrying that code.
+
+:class:`StatusCode` and :class:`VersionState` are the one definition of TF
+Serving's two status enums; the wire messages, the server and the client all
+derive from them. :class:`VersionState` lives here beside :class:`StatusCode`
+because every ``ModelVersionStatus`` pairs the two.
 
 :func:`readable_error` turns any of these, or a TensorFlow error, into the one
 sentence a person reads (the CLI's ``error:`` line, a web page's message).
 
-This module imports nothing heavy (no TensorFlow, no grpc) so the thin client
-can share it.
+This module imports nothing heavy (no TensorFlow, no grpc, no protobuf) so the
+thin client can share it.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 
 __all__ = [
     "ConfigError",
+    "DataLossError",
     "DeadlineExceededError",
     "ExportError",
     "FailedPreconditionError",
     "GradcamServingError",
     "GradcamServingWarning",
+    "InternalError",
     "InvalidArgumentError",
     "LayerNotFoundError",
     "ModelSourceError",
@@ -48,13 +64,59 @@ __all__ = [
     "ResourceExhaustedError",
     "RpcError",
     "ServingCheckError",
+    "ServingError",
+    "StatusCode",
     "UnavailableError",
     "UnimplementedError",
+    "UnknownError",
     "UnsupportedModelError",
     "VersionExistsError",
+    "VersionState",
     "readable_error",
     "rpc_error_for_code",
 ]
+
+
+class StatusCode(enum.IntEnum):
+    """The canonical status codes; absl, TensorFlow (``tensorflow.error.Code``) and gRPC share these numbers.
+
+    ``str()`` is the name, as absl's ``StatusCodeToString`` prints it.
+    """
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VersionState(enum.IntEnum):
+    """Where a model version is in its lifecycle: TF Serving's ``ModelVersionStatus.State`` numbers."""
+
+    UNKNOWN = 0
+    START = 10
+    LOADING = 20
+    AVAILABLE = 30
+    UNLOADING = 40
+    END = 50
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class GradcamServingError(Exception):
@@ -98,67 +160,127 @@ class ConfigError(GradcamServingError):
     """A server flag, model config or batching parameters file is invalid."""
 
 
-class RpcError(GradcamServingError):
-    """A call to a TF Serving compatible server failed.
+class _CodeName:
+    """``code_name`` on a class and on an instance alike: the name of its ``code``."""
+
+    def __get__(self, instance: ServingError | None, owner: type[ServingError]) -> str:
+        return (owner if instance is None else instance).code.name
+
+
+class ServingError(GradcamServingError):
+    """An error with a canonical status code, on either end of a TF Serving call.
+
+    The client raises it for a failed call (the server's code and details
+    unchanged); the local server raises it for a request or load it refuses,
+    with TF Serving's code and exact text, and its front ends put exactly
+    those on the wire. ``str()`` is absl's ``Status::ToString``
+    (``NOT_FOUND: ...``).
 
     Attributes:
-        code: the ``grpc.StatusCode`` name, e.g. ``"NOT_FOUND"``.
-        details: the server's message, unchanged.
+        code: the status code.
+        code_name: its name, e.g. ``"NOT_FOUND"`` (also readable on the class).
+        message: the exact text, as sent or received.
+        details: the same text, under gRPC's name for it.
     """
 
-    code_name: str = "UNKNOWN"
+    code: StatusCode = StatusCode.UNKNOWN
+    code_name = _CodeName()
 
-    def __init__(self, code: str, details: str) -> None:
-        super().__init__(f"{code}: {details}")
-        self.code = code
-        self.details = details
+    def __init__(self, message: str, *, code: StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = StatusCode(code)
 
+    @property
+    def details(self) -> str:
+        return self.message
 
-class InvalidArgumentError(RpcError):
-    code_name = "INVALID_ARGUMENT"
+    def status_string(self) -> str:
+        """The error as absl's ``Status::ToString`` prints it, e.g. ``NOT_FOUND: ...``."""
+        return f"{self.code.name}: {self.message}"
 
-
-class NotFoundError(RpcError):
-    code_name = "NOT_FOUND"
-
-
-class FailedPreconditionError(RpcError):
-    code_name = "FAILED_PRECONDITION"
-
-
-class UnavailableError(RpcError):
-    code_name = "UNAVAILABLE"
+    def __str__(self) -> str:
+        return self.status_string()
 
 
-class DeadlineExceededError(RpcError):
-    code_name = "DEADLINE_EXCEEDED"
+RpcError = ServingError
+"""The client's name for :class:`ServingError` (a failed gRPC call), kept because the README uses it."""
 
 
-class ResourceExhaustedError(RpcError):
-    code_name = "RESOURCE_EXHAUSTED"
+class InvalidArgumentError(ServingError):
+    """The request itself is wrong: malformed, or asking for what the model lacks (a class out of range)."""
+
+    code = StatusCode.INVALID_ARGUMENT
 
 
-class UnimplementedError(RpcError):
-    code_name = "UNIMPLEMENTED"
+class NotFoundError(ServingError):
+    """No such model or version is loaded (or not yet)."""
+
+    code = StatusCode.NOT_FOUND
 
 
-_RPC_ERRORS: dict[str, type[RpcError]] = {
-    cls.code_name: cls
-    for cls in (
-        InvalidArgumentError,
-        NotFoundError,
-        FailedPreconditionError,
-        UnavailableError,
-        DeadlineExceededError,
-        ResourceExhaustedError,
-        UnimplementedError,
-    )
-}
+class FailedPreconditionError(ServingError):
+    """The servable cannot answer the request as sent, e.g. the export lacks the signature."""
+
+    code = StatusCode.FAILED_PRECONDITION
 
 
-def rpc_error_for_code(code: str, details: str) -> RpcError:
-    """Build the most specific :class:`RpcError` for a status code name."""
-    return _RPC_ERRORS.get(code, RpcError)(code, details)
+class UnavailableError(ServingError):
+    """The server cannot be reached, is stopping, or its batch queue is full: worth a retry."""
+
+    code = StatusCode.UNAVAILABLE
+
+
+class DeadlineExceededError(ServingError):
+    """The call did not finish within its deadline."""
+
+    code = StatusCode.DEADLINE_EXCEEDED
+
+
+class ResourceExhaustedError(ServingError):
+    """A message or request went over a limit of the server or the channel."""
+
+    code = StatusCode.RESOURCE_EXHAUSTED
+
+
+class UnimplementedError(ServingError):
+    """The API (Classify, Regress, MultiInference, or a service not served) is not implemented."""
+
+    code = StatusCode.UNIMPLEMENTED
+
+
+class DataLossError(ServingError):
+    """A file is corrupt: a SavedModel, or warmup records that are not TFRecords."""
+
+    code = StatusCode.DATA_LOSS
+
+
+class InternalError(ServingError):
+    """A bug: the server failed in a way it did not foresee."""
+
+    code = StatusCode.INTERNAL
+
+
+class UnknownError(ServingError):
+    """A failure without a more specific code: a model that did not load, a server that did not start."""
+
+    code = StatusCode.UNKNOWN
+
+
+# The classes defined just above, one per code.
+_ERRORS_BY_CODE: dict[StatusCode, type[ServingError]] = {cls.code: cls for cls in ServingError.__subclasses__()}
+
+
+def rpc_error_for_code(code: StatusCode | str, details: str) -> ServingError:
+    """The most specific :class:`ServingError` for a status code (a :class:`StatusCode` or its name).
+
+    A code without a class of its own gives a plain :class:`ServingError`
+    carrying it; a name that is no canonical code (a newer gRPC's) is UNKNOWN.
+    """
+    status = code if isinstance(code, StatusCode) else StatusCode.__members__.get(code, StatusCode.UNKNOWN)
+    cls = _ERRORS_BY_CODE.get(status)
+    return cls(details) if cls is not None else ServingError(details, code=status)
 
 
 # -- one readable sentence -------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
 
 from gradcam_serving.dtypes import DATA_TYPE_NAMES
+from gradcam_serving.errors import StatusCode, VersionState
 
 __all__ = [
     "GET_MODEL_METADATA_METHOD",
@@ -78,20 +79,10 @@ _SCALARS = {
 
 _DATA_TYPES = DATA_TYPE_NAMES  # tensorflow/core/framework/types.proto, shared with the server
 
-# tensorflow/core/protobuf/error_codes.proto (tensorflow.error.Code).
-_ERROR_CODES = (
-    ("OK", 0), ("CANCELLED", 1), ("UNKNOWN", 2), ("INVALID_ARGUMENT", 3),
-    ("DEADLINE_EXCEEDED", 4), ("NOT_FOUND", 5), ("ALREADY_EXISTS", 6),
-    ("PERMISSION_DENIED", 7), ("UNAUTHENTICATED", 16), ("RESOURCE_EXHAUSTED", 8),
-    ("FAILED_PRECONDITION", 9), ("ABORTED", 10), ("OUT_OF_RANGE", 11),
-    ("UNIMPLEMENTED", 12), ("INTERNAL", 13), ("UNAVAILABLE", 14), ("DATA_LOSS", 15),
-)  # fmt: skip
-
-# tensorflow_serving/apis/get_model_status.proto (ModelVersionStatus.State).
-_VERSION_STATES = (
-    ("UNKNOWN", 0), ("START", 10), ("LOADING", 20), ("AVAILABLE", 30),
-    ("UNLOADING", 40), ("END", 50),
-)  # fmt: skip
+# tensorflow/core/protobuf/error_codes.proto (tensorflow.error.Code) and
+# tensorflow_serving/apis/get_model_status.proto (ModelVersionStatus.State): one definition each, in errors.py.
+_ERROR_CODES = tuple((code.name, code.value) for code in StatusCode)
+_VERSION_STATES = tuple((state.name, state.value) for state in VersionState)
 
 
 def _type_name(name: str) -> str:

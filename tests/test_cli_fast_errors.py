@@ -112,7 +112,7 @@ SERVING_ASSERT = (
     [
         (EAGER_ASSERT, "images must be a uint8 tensor of shape [N, H, W, 3] (RGB, at least 1x1 pixels); "
                        "got shape [2 40 56 1]"),
-        (InvalidArgumentError("INVALID_ARGUMENT", SERVING_ASSERT),
+        (InvalidArgumentError(SERVING_ASSERT),
          "INVALID_ARGUMENT: class_index must be an int32 vector with one entry per image, each -1 (the predicted "
          "class) or a class in 0..3 (the model has 4 classes); got class_index [-1 9] for a batch of images of size 2"),
         ("assertion failed: [image_bytes must hold JPEG or PNG files; got one that is neither (length] [5] "

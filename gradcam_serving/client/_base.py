@@ -36,12 +36,13 @@ from gradcam_serving.client._config import (
     UseClientDefault,
     channel_options,
 )
-from gradcam_serving.client._types import ModelState, VersionStatus
+from gradcam_serving.client._types import VersionStatus
 from gradcam_serving.errors import (
     DeadlineExceededError,
     FailedPreconditionError,
     NotFoundError,
     UnavailableError,
+    VersionState,
     rpc_error_for_code,
 )
 
@@ -434,7 +435,7 @@ class ReadinessPoll:
         self.last_exception = None
         version = self._client.version
         return any(
-            status.state is ModelState.AVAILABLE and version in (None, status.version) for status in statuses
+            status.state is VersionState.AVAILABLE and version in (None, status.version) for status in statuses
         )
 
     def pause(self) -> float:
@@ -444,7 +445,6 @@ class ReadinessPoll:
         client = self._client
         which = f"version {client.version}" if client.version is not None else "any version"
         return DeadlineExceededError(
-            "DEADLINE_EXCEEDED",
             f"model {client.model_name!r} at {client.target} did not have {which} AVAILABLE "
             f"within {self._timeout:g} s; last answer: {self._last}",
         )
@@ -479,5 +479,5 @@ class Deadline:
         """
         remaining = self.remaining()
         if remaining <= 0:
-            raise DeadlineExceededError("DEADLINE_EXCEEDED", f"no time left of the call's {self.seconds:g} s deadline")
+            raise DeadlineExceededError(f"no time left of the call's {self.seconds:g} s deadline")
         return remaining

@@ -28,13 +28,12 @@ from gradcam_serving.client._types import (
     Explanation,
     ModelMetadata,
     ModelSpec,
-    ModelState,
     Prediction,
     SignatureInfo,
     TensorSpec,
     VersionStatus,
 )
-from gradcam_serving.errors import GradcamServingError
+from gradcam_serving.errors import GradcamServingError, StatusCode, VersionState
 
 __all__ = [
     "SIGNATURE_DEF",
@@ -268,13 +267,16 @@ def decode_status(response: Any) -> list[VersionStatus]:
     return sorted(statuses, key=lambda status: status.version, reverse=True)
 
 
-def _state(number: int) -> ModelState:
+def _state(number: int) -> VersionState:
     try:
-        return ModelState(number)
+        return VersionState(number)
     except ValueError:
-        return ModelState.UNKNOWN
+        return VersionState.UNKNOWN
 
 
 def _error_code_name(number: int) -> str:
-    value = _wire.ErrorCode.values_by_number.get(number)
-    return value.name if value is not None else f"CODE_{number}"
+    """The name of a ``StatusProto.error_code``; a number no canonical code has is shown as ``CODE_<n>``."""
+    try:
+        return StatusCode(number).name
+    except ValueError:
+        return f"CODE_{number}"

@@ -7,10 +7,11 @@ wire. Arrays are made read-only, so a frozen result really cannot change.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from gradcam_serving.errors import VersionState
 
 if TYPE_CHECKING:
     import numpy as np
@@ -153,15 +154,8 @@ class ModelMetadata:
     signatures: Mapping[str, SignatureInfo]
 
 
-class ModelState(enum.IntEnum):
-    """``ModelVersionStatus.State``; the numbers are TF Serving's."""
-
-    UNKNOWN = 0
-    START = 10
-    LOADING = 20
-    AVAILABLE = 30
-    UNLOADING = 40
-    END = 50
+ModelState = VersionState
+"""``ModelVersionStatus.State`` (the client's public name for :class:`gradcam_serving.errors.VersionState`)."""
 
 
 @dataclass(frozen=True)

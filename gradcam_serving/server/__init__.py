@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gradcam_serving.errors import ServingError
 from gradcam_serving.server._config import batching_parameters_class, monitoring_config_class
-from gradcam_serving.server._errors import Code, ServingError
 from gradcam_serving.server._flags import FlagError, parse_flags
 from gradcam_serving.server._main import main
 from gradcam_serving.server._options import BatchingOptions, ModelConfig, ServerOptions, VersionPolicy
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchingOptions",
-    "Code",
     "FlagError",
     "ModelConfig",
     "ModelServer",

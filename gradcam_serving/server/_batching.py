@@ -24,7 +24,9 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from gradcam_serving.server._errors import FailedPrecondition, InvalidArgument, ServingError, Unavailable
+from gradcam_serving.errors import (
+    FailedPreconditionError, InvalidArgumentError, ServingError, UnavailableError, UnknownError,
+)
 from gradcam_serving.server._metrics import Metrics
 from gradcam_serving.server._options import BatchingOptions
 from gradcam_serving.server._servable import Servable
@@ -56,12 +58,12 @@ def _task_size(feeds: dict[str, np.ndarray]) -> int:
     sizes = set()
     for value in feeds.values():
         if value.ndim == 0:
-            raise InvalidArgument("Batching session Run() input tensors must have at least one dimension")
+            raise InvalidArgumentError("Batching session Run() input tensors must have at least one dimension")
         sizes.add(value.shape[0])
     if not sizes:
-        raise InvalidArgument("Batching session Run() must have at least one input tensor")
+        raise InvalidArgumentError("Batching session Run() must have at least one input tensor")
     if len(sizes) > 1:
-        raise InvalidArgument("Batching Run() input tensors must have equal 0th-dimension size")
+        raise InvalidArgumentError("Batching Run() input tensors must have equal 0th-dimension size")
     return sizes.pop()
 
 
@@ -93,7 +95,7 @@ class BatchScheduler:
         size = _task_size(feeds)
         limit = self._options.max_batch_size
         if size > limit:
-            raise InvalidArgument(f"Task size {size} is larger than maximum input batch size {limit}")
+            raise InvalidArgumentError(f"Task size {size} is larger than maximum input batch size {limit}")
         task = _Task(feeds, size, timeout_ms)
         key = (
             id(servable), signature_name, tuple(fetches),
@@ -101,12 +103,12 @@ class BatchScheduler:
         )
         with self._cond:
             if self._stopping:
-                raise Unavailable("The batch scheduler is shutting down")
+                raise UnavailableError("The batch scheduler is shutting down")
             queue = self._queues.setdefault(key, collections.deque())
             opened = not queue or queue[-1].size + size > limit
             if opened:
                 if len(queue) >= self._options.max_enqueued_batches:
-                    raise Unavailable("The batch scheduling queue to which this task was submitted is full")
+                    raise UnavailableError("The batch scheduling queue to which this task was submitted is full")
                 queue.append(_Batch(servable, tuple(fetches)))
             batch = queue[-1]
             batch.tasks.append(task)
@@ -167,7 +169,7 @@ class BatchScheduler:
                     task.error = exc
             except Exception as exc:  # noqa: BLE001 - a worker must never die silently
                 for task in batch.tasks:
-                    task.error = ServingError(f"Batch processing failed: {exc}")
+                    task.error = UnknownError(f"Batch processing failed: {exc}")
             finally:
                 for task in batch.tasks:
                     task.done.set()
@@ -194,9 +196,9 @@ class BatchScheduler:
         self._metrics.record_batch(batch.servable.name, batch.size, real_rows)
         for value in outputs:
             if value.ndim == 0:
-                raise FailedPrecondition("Batched output tensor has 0 dimensions")
+                raise FailedPreconditionError("Batched output tensor has 0 dimensions")
             if value.shape[0] != real_rows:
-                raise FailedPrecondition(
+                raise FailedPreconditionError(
                     "Batched output tensor's 0th dimension does not equal the sum of the 0th dimension "
                     "sizes of the input tensors"
                 )

@@ -16,7 +16,7 @@ import logging
 import os
 import re
 
-from gradcam_serving.server._errors import InvalidArgument
+from gradcam_serving.errors import InvalidArgumentError
 from gradcam_serving.server._options import BatchingOptions, ModelConfig, VersionPolicy
 
 __all__ = [
@@ -43,13 +43,13 @@ def _parse_text_file(path: str, message: object) -> None:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except OSError as exc:
-        raise InvalidArgument(f"{path}; {exc.strerror or exc}") from exc
+        raise InvalidArgumentError(f"{path}; {exc.strerror or exc}") from exc
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as exc:
         full_name = message.DESCRIPTOR.full_name  # type: ignore[attr-defined]
         _log.error("Error parsing text-format %s: %s", full_name, exc)
-        raise InvalidArgument(f"Invalid protobuf file: '{path}'") from exc
+        raise InvalidArgumentError(f"Invalid protobuf file: '{path}'") from exc
 
 
 def single_model_config(name: str, base_path: str) -> tuple[ModelConfig, ...]:
@@ -61,14 +61,14 @@ def read_model_server_config(path: str) -> tuple[ModelConfig, ...]:
     """Read ``--model_config_file``.
 
     Raises:
-        InvalidArgument: unreadable or unparsable file, or a config TF Serving rejects.
+        InvalidArgumentError: unreadable or unparsable file, or a config TF Serving rejects.
     """
     from tensorflow_serving.config import model_server_config_pb2
 
     proto = model_server_config_pb2.ModelServerConfig()
     _parse_text_file(path, proto)
     if proto.WhichOneof("config") != "model_config_list":
-        raise InvalidArgument("Invalid ServerModelConfig")
+        raise InvalidArgumentError("Invalid ServerModelConfig")
     return models_from_proto(proto.model_config_list)
 
 
@@ -88,7 +88,7 @@ def models_from_proto(config_list: object) -> tuple[ModelConfig, ...]:
             policy = VersionPolicy()
         platform = entry.model_platform or "tensorflow"
         if platform != "tensorflow":
-            raise InvalidArgument(f"PlatformConfigMap has no entry for platform {platform}")
+            raise InvalidArgumentError(f"PlatformConfigMap has no entry for platform {platform}")
         models.append(
             ModelConfig(
                 name=entry.name,
@@ -106,11 +106,11 @@ def validate_models(models: tuple[ModelConfig, ...]) -> tuple[ModelConfig, ...]:
     seen: set[str] = set()
     for model in models:
         if model.name in seen:
-            raise InvalidArgument(f"Illegal to list model {model.name} multiple times in config list")
+            raise InvalidArgumentError(f"Illegal to list model {model.name} multiple times in config list")
         seen.add(model.name)
     for model in models:
         if not (os.path.isabs(model.base_path) or _URI.match(model.base_path)):
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 f"Expected model {model.name} to have an absolute path or URI; "
                 f"got base_path()={model.base_path}"
             )
@@ -180,7 +180,7 @@ def batching_options_from_proto(proto: object) -> BatchingOptions:
     try:
         return dataclasses.replace(defaults, **values)  # type: ignore[arg-type]
     except ValueError as exc:
-        raise InvalidArgument(str(exc)) from exc
+        raise InvalidArgumentError(str(exc)) from exc
 
 
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"  # PrometheusExporter::kPrometheusPath

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from gradcam_serving.errors import InvalidArgumentError, ServingError
 from gradcam_serving.server._batching import BatchScheduler
-from gradcam_serving.server._errors import InvalidArgument, ServingError
 from gradcam_serving.server._manager import ModelManager, ModelRef, VersionStatus
 from gradcam_serving.server._metrics import Metrics
 from gradcam_serving.server._options import ModelConfig, ServerOptions
@@ -92,7 +92,7 @@ class ServingCore:
     ) -> PredictResult:
         """Predict as TF Serving does; see :func:`_predict.run_predict` for the checks."""
         if ref is None:
-            raise InvalidArgument("Missing ModelSpec")
+            raise InvalidArgumentError("Missing ModelSpec")
         with self.manager.servable(ref) as servable:
             return run_predict(
                 servable, model_name=ref.name, signature_name=signature_name, inputs=inputs,
@@ -102,19 +102,19 @@ class ServingCore:
     def metadata(self, ref: ModelRef | None, fields: Sequence[str]) -> ModelMetadata:
         """GetModelMetadata: only the ``signature_def`` field exists."""
         if ref is None:
-            raise InvalidArgument("Missing ModelSpec")
+            raise InvalidArgumentError("Missing ModelSpec")
         if not fields:
-            raise InvalidArgument("GetModelMetadataRequest must specify at least one metadata_field")
+            raise InvalidArgumentError("GetModelMetadataRequest must specify at least one metadata_field")
         for field in fields:
             if field != SIGNATURE_DEF_FIELD:
-                raise InvalidArgument(f"Metadata field {field} is not supported")
+                raise InvalidArgumentError(f"Metadata field {field} is not supported")
         with self.manager.servable(ref) as servable:
             return ModelMetadata(ref.name, servable.version, dict(servable.signature_defs))
 
     def status(self, ref: ModelRef | None) -> list[VersionStatus]:
         """GetModelStatus: one version, or all versions highest first."""
         if ref is None:
-            raise InvalidArgument("Missing ModelSpec")
+            raise InvalidArgumentError("Missing ModelSpec")
         return self.manager.version_statuses(ref.name, ref.version)
 
     def reload_config(self, models: tuple[ModelConfig, ...]) -> None:

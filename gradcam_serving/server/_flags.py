@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from gradcam_serving import signatures as sig
-from gradcam_serving.errors import ConfigError
-from gradcam_serving.server._errors import InvalidArgument
+from gradcam_serving.errors import ConfigError, InvalidArgumentError
 from gradcam_serving.server._options import DEFAULT_REST_API_MAX_BODY_BYTES, ServerOptions
 
 __all__ = ["FlagError", "build_parser", "parse_channel_arguments", "parse_flags"]
@@ -152,7 +151,7 @@ def _read_session_config(args: argparse.Namespace) -> str:
                 text = handle.read()
             config = text_format.Parse(text, config_pb2.ConfigProto())
         except (OSError, text_format.ParseError) as exc:
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 f"Error parsing text-format tensorflow.ConfigProto from {args.tensorflow_session_config_file}: {exc}"
             ) from exc
     if args.per_process_gpu_memory_fraction or (config is not None and config.HasField("gpu_options")):
@@ -190,7 +189,7 @@ def parse_flags(argv: Sequence[str] | None) -> ServerOptions:
         raise FlagError("argument --saved_model_tags: must name at least one tag")
 
     if not args.model_base_path and not args.model_config_file:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             "Both server_options.model_base_path and server_options.model_config_file are empty!")
     if args.model_config_file:
         models = read_model_server_config(args.model_config_file)
@@ -201,7 +200,7 @@ def parse_flags(argv: Sequence[str] | None) -> ServerOptions:
         batching = read_batching_parameters(args.batching_parameters_file) if args.batching_parameters_file \
             else BatchingOptions()
     elif args.batching_parameters_file:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             "server_options.batching_parameters_file is set without setting "
             "server_options.enable_batching to true.")
     return ServerOptions(

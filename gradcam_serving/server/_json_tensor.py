@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from gradcam_serving.server._errors import InvalidArgument, Unimplemented
+from gradcam_serving.errors import InvalidArgumentError, UnimplementedError
 from gradcam_serving.server._tensors import dtype_name
 
 __all__ = [
@@ -119,13 +119,13 @@ def debug_string(value: Any) -> str:
     return "".join(out)
 
 
-def format_error(doc: Any, text: str) -> InvalidArgument:
+def format_error(doc: Any, text: str) -> InvalidArgumentError:
     """``FormatError``: the offending JSON value, then what is wrong with it."""
-    return InvalidArgument(f"JSON Value: {debug_string(doc)} {text}")
+    return InvalidArgumentError(f"JSON Value: {debug_string(doc)} {text}")
 
 
-def _type_error(value: Any, dtype: int) -> InvalidArgument:
-    return InvalidArgument(
+def _type_error(value: Any, dtype: int) -> InvalidArgumentError:
+    return InvalidArgumentError(
         f"JSON Value: {debug_string(value)} Type: {_type_string(value)} is not of expected type: {dtype_name(dtype)}"
     )
 
@@ -145,23 +145,23 @@ def parse_body(body: bytes) -> dict[str, Any]:
     rapidjson refuses too.
     """
     if not body:
-        raise InvalidArgument("JSON Parse error: The document is empty")
+        raise InvalidArgumentError("JSON Parse error: The document is empty")
     try:
         text = body.decode("utf-8")
         doc, _ = json.JSONDecoder(parse_constant=_constant).raw_decode(text.lstrip())
     except UnicodeDecodeError as exc:
-        raise InvalidArgument(f"JSON Parse error: Invalid encoding in string. at offset: {exc.start}") from exc
+        raise InvalidArgumentError(f"JSON Parse error: Invalid encoding in string. at offset: {exc.start}") from exc
     except json.JSONDecodeError as exc:
         offset = exc.pos + len(text) - len(text.lstrip())
-        raise InvalidArgument(f"JSON Parse error: {exc.msg} at offset: {offset}") from exc
+        raise InvalidArgumentError(f"JSON Parse error: {exc.msg} at offset: {offset}") from exc
     except ValueError as exc:  # Python's int-size limit (4300 digits): rapidjson's error for such numbers
-        raise InvalidArgument(f"JSON Parse error: {_NUMBER_TOO_BIG}") from exc
+        raise InvalidArgumentError(f"JSON Parse error: {_NUMBER_TOO_BIG}") from exc
     except RecursionError as exc:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             "JSON Parse error: the document is nested too deeply (a tensor has at most "
             f"{_MAX_RANK} dimensions)") from exc
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(doc):
-        raise InvalidArgument("JSON Parse error: The surrogate pair in string is invalid.")
+        raise InvalidArgumentError("JSON Parse error: The surrogate pair in string is invalid.")
     if not isinstance(doc, dict):
         raise format_error(doc, "Is not object")
     return doc
@@ -189,7 +189,7 @@ def signature_name(doc: Mapping[str, Any]) -> str:
     """``FillSignature``: the optional ``signature_name`` must be a string."""
     name = doc.get("signature_name", "")
     if not isinstance(name, str):
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             f"JSON Value: {debug_string(doc)} not formatted correctly. 'signature_name' key must be a string value."
         )
     return name
@@ -213,16 +213,16 @@ def _dense_shape(value: Any) -> list[int]:
 def _scalar(value: Any, dtype: int) -> Any:
     """``AddValueToTensor`` (plus b64 objects for strings) for one leaf value."""
     if dtype not in _INPUT_TYPES:
-        raise Unimplemented(f"Conversion of JSON Value: {debug_string(value)} to type: {dtype_name(dtype)}")
+        raise UnimplementedError(f"Conversion of JSON Value: {debug_string(value)} to type: {dtype_name(dtype)}")
     if isinstance(value, dict):
         if dtype != types_pb2.DT_STRING:
             raise _type_error(value, dtype)
         if not _is_b64(value):
-            raise InvalidArgument(f"JSON Value: {debug_string(value)} not formatted correctly for base64 data")
+            raise InvalidArgumentError(f"JSON Value: {debug_string(value)} not formatted correctly for base64 data")
         try:
             return base64.b64decode(value[_B64] + "=" * (-len(value[_B64]) % 4), validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise InvalidArgument("Unable to base64 decode") from exc
+            raise InvalidArgumentError("Unable to base64 decode") from exc
     if not _INPUT_TYPES[dtype][1](value):
         raise _type_error(value, dtype)
     return value.encode("utf-8") if isinstance(value, str) else value
@@ -233,16 +233,16 @@ def _fill(value: Any, level: int, shape: list[int], dtype: int, out: list[Any]) 
     rank = len(shape)
     if not isinstance(value, list):
         if level != rank:
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 f"JSON Value: {debug_string(value)} found at incorrect level: {level + 1} in the JSON DOM. "
                 f"Expected at level: {rank}"
             )
         out.append(_scalar(value, dtype))
         return
     if level >= rank:
-        raise InvalidArgument(f"Encountered list at unexpected level: {level} expected < {rank}")
+        raise InvalidArgumentError(f"Encountered list at unexpected level: {level} expected < {rank}")
     if len(value) != shape[level]:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             f"Encountered list at unexpected size: {len(value)} at level: {level} expected size: {shape[level]}"
         )
     for item in value:
@@ -253,7 +253,7 @@ def _array(values: list[Any], shape: list[int], dtype: int) -> np.ndarray:
     try:
         return _typed_array(values, shape, dtype)
     except OverflowError as exc:  # an integer literal beyond a double, which rapidjson refuses while parsing
-        raise InvalidArgument(f"JSON Parse error: {_NUMBER_TOO_BIG}") from exc
+        raise InvalidArgumentError(f"JSON Parse error: {_NUMBER_TOO_BIG}") from exc
 
 
 def _typed_array(values: list[Any], shape: list[int], dtype: int) -> np.ndarray:
@@ -268,14 +268,14 @@ def _typed_array(values: list[Any], shape: list[int], dtype: int) -> np.ndarray:
     return array.reshape(shape)
 
 
-def _too_deep(value: Any, depth: int, batched: bool) -> InvalidArgument:
+def _too_deep(value: Any, depth: int, batched: bool) -> InvalidArgumentError:
     """TF would accept up to 254 dimensions, but numpy holds 64: past that a 400 naming the limit, not a 500."""
     if batched:
         limit = (f"an instance here has at most {_INSTANCE_MAX_RANK} dimensions (its tensor gains the batch "
                  f"dimension and has at most {_MAX_RANK})")
     else:
         limit = f"a tensor here has at most {_MAX_RANK} dimensions"
-    return InvalidArgument(f"JSON Value: {debug_string(value)} is nested {depth} lists deep; {limit}")
+    return InvalidArgumentError(f"JSON Value: {debug_string(value)} is nested {depth} lists deep; {limit}")
 
 
 def _tensor(value: Any, dtype: int, *, batched: bool = False) -> tuple[list[Any], list[int]]:
@@ -302,16 +302,16 @@ class _RowBuilder:
 
     def add(self, name: str, item: Any) -> None:
         if name not in self.dtypes:
-            raise InvalidArgument(f"JSON object: does not have named input: {name}")
+            raise InvalidArgumentError(f"JSON object: does not have named input: {name}")
         values, shape = _tensor(item, self.dtypes[name], batched=True)
         if name not in self.shapes:
             self.values[name], self.shapes[name] = values, shape
             return
         expected = math.prod(self.shapes[name])
         if len(values) != expected:
-            raise InvalidArgument(f"Expecting tensor size: {expected} but got: {len(values)}")
+            raise InvalidArgumentError(f"Expecting tensor size: {expected} but got: {len(values)}")
         if shape != self.shapes[name]:
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 f"Expecting shape [{','.join(map(str, self.shapes[name]))}] but got: [{','.join(map(str, shape))}]"
             )
         self.values[name].extend(values)
@@ -326,7 +326,7 @@ class _RowBuilder:
 def _from_instances(instances: list[Any], dtypes: Mapping[str, int]) -> dict[str, np.ndarray]:
     """``FillTensorMapFromInstancesList``: rows are batched along a new dimension 0."""
     if not isinstance(instances[0], dict) and len(dtypes) > 1:
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             "instances is a plain list, but expecting list of objects as multiple input tensors required as per "
             "tensorinfo_map"
         )
@@ -336,12 +336,12 @@ def _from_instances(instances: list[Any], dtypes: Mapping[str, int]) -> dict[str
         if named:
             _add_named_instance(builder, index, item)
         elif _is_named_object(item):
-            raise InvalidArgument(f"Expecting value/list but got object at item {index} of input list")
+            raise InvalidArgumentError(f"Expecting value/list but got object at item {index} of input list")
         else:
             try:
                 builder.add(min(dtypes), item)
-            except InvalidArgument as exc:
-                raise InvalidArgument(
+            except InvalidArgumentError as exc:
+                raise InvalidArgumentError(
                     f"Failed to process element: {index} of 'instances' list. Error: {exc.status_string()}"
                 ) from exc
     return builder.arrays(len(instances))
@@ -349,16 +349,16 @@ def _from_instances(instances: list[Any], dtypes: Mapping[str, int]) -> dict[str
 
 def _add_named_instance(builder: _RowBuilder, index: int, item: Any) -> None:
     if not _is_named_object(item):
-        raise InvalidArgument(f"Expecting object but got list at item {index} of input list")
+        raise InvalidArgumentError(f"Expecting object but got list at item {index} of input list")
     for name, value in item.items():
         try:
             builder.add(name, value)
-        except InvalidArgument as exc:
-            raise InvalidArgument(
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(
                 f"Failed to process element: {index} key: {name} of 'instances' list. Error: {exc.status_string()}"
             ) from exc
     if set(item) != set(builder.dtypes):
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             f"Failed to process element: {index} of 'instances' list. JSON object: {debug_string(item)} keys must "
             f"be equal to: {','.join(sorted(builder.dtypes))}"
         )
@@ -368,7 +368,7 @@ def _from_inputs(inputs: Any, dtypes: Mapping[str, int]) -> dict[str, np.ndarray
     """``FillTensorMapFromInputsMap``: one value for a single input, else an object by name (extras ignored)."""
     if not _is_named_object(inputs):
         if len(dtypes) > 1:
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 "inputs is a plain value/list, but expecting an object as multiple input tensors required as per "
                 "tensorinfo_map"
             )
@@ -378,7 +378,7 @@ def _from_inputs(inputs: Any, dtypes: Mapping[str, int]) -> dict[str, np.ndarray
     arrays = {}
     for name in sorted(dtypes):
         if name not in inputs:
-            raise InvalidArgument(f"Missing named input: {name} in 'inputs' object.")
+            raise InvalidArgumentError(f"Missing named input: {name} in 'inputs' object.")
         values, shape = _tensor(inputs[name], dtypes[name])
         arrays[name] = _array(values, shape, dtypes[name])
     return arrays
@@ -403,7 +403,7 @@ def predict_inputs(doc: Mapping[str, Any], dtypes: Mapping[str, int]) -> tuple[d
         return _from_instances(instances, dtypes), RequestFormat.ROW
     if has_inputs:
         return _from_inputs(doc["inputs"], dtypes), RequestFormat.COLUMNAR
-    raise InvalidArgument("Missing 'inputs' or 'instances' key")
+    raise InvalidArgumentError("Missing 'inputs' or 'instances' key")
 
 
 # -- response encoding ------------------------------------------------------------------
@@ -435,7 +435,7 @@ def _leaf_encoder(array: np.ndarray, as_bytes: bool) -> Any:
         if as_bytes:
             return lambda v: '{"b64": "' + base64.b64encode(_as_bytes(v)).decode("ascii") + '"}'
         return lambda v: json.dumps(_as_bytes(v).decode("utf-8", errors="replace"), ensure_ascii=False)
-    raise InvalidArgument(f"Failed to write JSON value for tensor type: {array.dtype}")
+    raise InvalidArgumentError(f"Failed to write JSON value for tensor type: {array.dtype}")
 
 
 def _as_bytes(value: Any) -> bytes:
@@ -453,9 +453,9 @@ def _row_body(outputs: Mapping[str, np.ndarray]) -> str:
     batch = -1
     for name, array in outputs.items():
         if array.ndim == 0:
-            raise InvalidArgument(f"Tensor name: {name} has no shape information ")
+            raise InvalidArgumentError(f"Tensor name: {name} has no shape information ")
         if batch >= 0 and array.shape[0] != batch:
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 f"Tensor name: {name} has inconsistent batch size: {array.shape[0]} expecting: {batch}"
             )
         batch = array.shape[0]
@@ -477,7 +477,7 @@ def _object_or_single(items: Mapping[str, str]) -> str:
 def encode_outputs(outputs: Mapping[str, np.ndarray], request_format: RequestFormat) -> str:
     """``MakeJsonFromTensors``: ``{"predictions": [...]}`` for row requests, ``{"outputs": ...}`` for columnar."""
     if not outputs:
-        raise InvalidArgument("Cannot convert empty tensor map to JSON")
+        raise InvalidArgumentError("Cannot convert empty tensor map to JSON")
     ordered = {name: np.asarray(outputs[name]) for name in sorted(outputs)}
     if request_format is RequestFormat.ROW:
         return _row_body(ordered)

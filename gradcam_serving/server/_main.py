@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
-from gradcam_serving.server._errors import ServingError
+from gradcam_serving.errors import ServingError
 from gradcam_serving.server._flags import FlagError, parse_flags
 from gradcam_serving.server._memory import IdleTrimmer, release_large_buffers_to_os
 from gradcam_serving.server._options import ServerOptions

@@ -21,34 +21,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 import logging
 import os
 import re
 import threading
 from collections.abc import Callable, Iterator
 
-from gradcam_serving.server._errors import (
-    FailedPrecondition, InvalidArgument, NotFound, ServingError, Unknown,
+from gradcam_serving.errors import (
+    FailedPreconditionError, InvalidArgumentError, NotFoundError, ServingError, UnknownError, VersionState,
 )
 from gradcam_serving.server._options import ModelConfig
 from gradcam_serving.server._servable import Servable
 
-__all__ = ["ModelManager", "ModelRef", "State", "VersionStatus", "parse_version"]
+__all__ = ["ModelManager", "ModelRef", "VersionStatus", "parse_version"]
 
 _log = logging.getLogger("gradcam_serving.server")
 _INT64 = re.compile(r"^\s*[+-]?\d+$")
 _INT64_MAX = 2**63 - 1
-
-
-class State(enum.IntEnum):
-    """``ModelVersionStatus.State`` numbers."""
-
-    START = 10
-    LOADING = 20
-    AVAILABLE = 30
-    UNLOADING = 40
-    END = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +54,7 @@ class VersionStatus:
     """One row of GetModelStatus: the state and, after a failure, the error."""
 
     version: int
-    state: State
+    state: VersionState
     error: ServingError | None = None
     servable: Servable | None = dataclasses.field(default=None, repr=False)
     folder_gone: bool = False
@@ -134,7 +123,7 @@ class ModelManager:
             self.wait_for_retries()  # like load_servables_fast, startup waits through the retries
             failures = self._failures(attempted)
             if failures:
-                raise Unknown(_unavailable_message(failures, "servable(s)"))
+                raise UnknownError(_unavailable_message(failures, "servable(s)"))
             self._update_labels(models)
         if self._poll_wait > 0:
             self._thread = threading.Thread(target=self._poll_loop, name="version-poll", daemon=True)
@@ -171,11 +160,11 @@ class ModelManager:
             with self._lock:
                 not_ready = [
                     name for name in new_names
-                    if not any(v.state == State.AVAILABLE for v in self._models[name].versions.values())
+                    if not any(v.state == VersionState.AVAILABLE for v in self._models[name].versions.values())
                 ]
             if not_ready:
                 rows = [f for f in failures if f[0] in not_ready] or [(n, None, None) for n in not_ready]
-                raise Unknown(_unavailable_message(rows, "model(s)"))
+                raise UnknownError(_unavailable_message(rows, "model(s)"))
             self._update_labels(models)
 
     def poll_once(self) -> None:
@@ -193,30 +182,30 @@ class ModelManager:
         """Resolve and pin a version for the length of one request.
 
         Raises:
-            InvalidArgument: empty name or unknown label.
-            NotFound: ``Servable not found for request: Latest(m)`` / ``Specific(m, v)``.
+            InvalidArgumentError: empty name or unknown label.
+            NotFoundError: ``Servable not found for request: Latest(m)`` / ``Specific(m, v)``.
         """
         if not ref.name:
-            raise InvalidArgument("ModelSpec has no name specified.")
+            raise InvalidArgumentError("ModelSpec has no name specified.")
         with self._lock:
             version = ref.version
             if ref.label is not None:
                 version = self._labels.get(ref.name, {}).get(ref.label)
                 if version is None:
-                    raise InvalidArgument(f"Unrecognized servable version label: {ref.label}")
+                    raise InvalidArgumentError(f"Unrecognized servable version label: {ref.label}")
             model = self._models.get(ref.name)
             records = model.versions if model is not None and not model.removed else {}
             if version is None:
-                available = [v for v, r in records.items() if r.state == State.AVAILABLE]
+                available = [v for v, r in records.items() if r.state == VersionState.AVAILABLE]
                 if not available:
-                    raise NotFound(f"Servable not found for request: Latest({ref.name})")
+                    raise NotFoundError(f"Servable not found for request: Latest({ref.name})")
                 version = max(available)
             record = records.get(version)
-            if record is None or record.state != State.AVAILABLE or record.servable is None:
-                raise NotFound(f"Servable not found for request: Specific({ref.name}, {version})")
+            if record is None or record.state != VersionState.AVAILABLE or record.servable is None:
+                raise NotFoundError(f"Servable not found for request: Specific({ref.name}, {version})")
             servable = record.servable
             if not servable.acquire():
-                raise NotFound(f"Servable not found for request: Specific({ref.name}, {version})")
+                raise NotFoundError(f"Servable not found for request: Specific({ref.name}, {version})")
         try:
             yield servable
         finally:
@@ -226,17 +215,17 @@ class ModelManager:
         """States for GetModelStatus, highest version first.
 
         Raises:
-            NotFound: ``Could not find version v of model m`` / ``Could not find any versions of model m``.
+            NotFoundError: ``Could not find version v of model m`` / ``Could not find any versions of model m``.
         """
         with self._lock:
             model = self._models.get(name)
             records = dict(model.versions) if model is not None else {}
         if version is not None:
             if version not in records:
-                raise NotFound(f"Could not find version {version} of model {name}")
+                raise NotFoundError(f"Could not find version {version} of model {name}")
             return [dataclasses.replace(records[version])]
         if not records:
-            raise NotFound(f"Could not find any versions of model {name}")
+            raise NotFoundError(f"Could not find any versions of model {name}")
         return [dataclasses.replace(records[v]) for v in sorted(records, reverse=True)]
 
     # -- internals -----------------------------------------------------------------------
@@ -276,7 +265,7 @@ class ModelManager:
         with self._lock:
             records = [(name, self._models[name].versions.get(version)) for name, version in attempted]
         return [(name, record.version, record.error) for name, record in records
-                if record is not None and record.state == State.END and record.error is not None]
+                if record is not None and record.state == VersionState.END and record.error is not None]
 
     def _sync(self, model: _Model) -> list[int]:
         """Load new aspired versions and unload superseded ones; returns the versions it loaded."""
@@ -295,12 +284,12 @@ class ModelManager:
             # TF drops a finished, no longer aspired servable and loads it afresh if its folder comes
             # back (the mid-copy case); status keeps showing the old failure meanwhile, as TF's monitor does.
             for record in model.versions.values():
-                if record.state == State.END and record.error is not None and record.version not in on_disk:
+                if record.state == VersionState.END and record.error is not None and record.version not in on_disk:
                     record.folder_gone = True
             to_load = [
                 v for v in sorted(aspired, reverse=True)
                 if v not in model.versions
-                or (model.versions[v].state == State.END
+                or (model.versions[v].state == VersionState.END
                     and (model.versions[v].error is None or model.versions[v].folder_gone))
             ]
         for version in to_load:
@@ -346,10 +335,10 @@ class ModelManager:
         ``HandleReloadConfigRequest`` for ``max_num_load_retries`` x ``load_retry_interval``.
         """
         path = model.paths[version]
-        record = VersionStatus(version, State.START)
+        record = VersionStatus(version, VersionState.START)
         with self._lock:
             model.versions[version] = record
-            record.state = State.LOADING
+            record.state = VersionState.LOADING
         error = self._attempt(model, record, path)
         if error is None:
             return None
@@ -362,7 +351,7 @@ class ModelManager:
             thread.start()
             return None
         with self._lock:
-            record.state, record.error = State.END, error
+            record.state, record.error = VersionState.END, error
         return error
 
     def _attempt(self, model: _Model, record: VersionStatus, path: str) -> ServingError | None:
@@ -373,10 +362,10 @@ class ModelManager:
         except ServingError as exc:
             error = exc
         except Exception as exc:  # noqa: BLE001 - a loader bug must not kill polling
-            error = ServingError(f"{type(exc).__name__}: {exc}")
+            error = UnknownError(f"{type(exc).__name__}: {exc}")
         else:
             with self._lock:
-                record.servable, record.state, record.error = servable, State.AVAILABLE, None
+                record.servable, record.state, record.error = servable, VersionState.AVAILABLE, None
             return None
         _log.error("Loading servable: {name: %s version: %d} failed: %s", name, version, error.status_string())
         return error
@@ -396,7 +385,7 @@ class ModelManager:
                     return
                 error = attempt_error
             with self._lock:
-                record.state, record.error = State.END, error
+                record.state, record.error = VersionState.END, error
         finally:
             with self._lock:
                 self._retrying.pop((name, version), None)
@@ -413,10 +402,10 @@ class ModelManager:
         """Once an aspired version serves, unload the AVAILABLE versions no longer aspired."""
         with self._lock:
             aspired = model.aspired
-            serving = any(model.versions[v].state == State.AVAILABLE for v in aspired if v in model.versions)
+            serving = any(model.versions[v].state == VersionState.AVAILABLE for v in aspired if v in model.versions)
             to_unload = [
                 v for v, r in model.versions.items()
-                if v not in aspired and r.state == State.AVAILABLE and (serving or not aspired)
+                if v not in aspired and r.state == VersionState.AVAILABLE and (serving or not aspired)
             ]
         for version in to_unload:
             self._unload(model, version)
@@ -424,13 +413,13 @@ class ModelManager:
     def _unload(self, model: _Model, version: int) -> None:
         with self._lock:
             record = model.versions.get(version)
-            if record is None or record.state != State.AVAILABLE or record.servable is None:
+            if record is None or record.state != VersionState.AVAILABLE or record.servable is None:
                 return
-            record.state = State.UNLOADING
+            record.state = VersionState.UNLOADING
             servable = record.servable
         servable.close()
         with self._lock:
-            record.state, record.servable = State.END, None
+            record.state, record.servable = VersionState.END, None
         _log.info("Unloaded servable version {name: %s version: %d}", model.config.name, version)
 
     def _update_labels(self, models: tuple[ModelConfig, ...]) -> None:
@@ -440,8 +429,9 @@ class ModelManager:
                 records = self._models[config.name].versions
                 for label, version in config.version_labels:
                     record = records.get(version)
-                    if not self._allow_unavailable_labels and (record is None or record.state != State.AVAILABLE):
-                        raise FailedPrecondition(
+                    available = record is not None and record.state == VersionState.AVAILABLE
+                    if not self._allow_unavailable_labels and not available:
+                        raise FailedPreconditionError(
                             f"Request to assign label to version {version} of model {config.name}, "
                             "which is not currently available for inference"
                         )

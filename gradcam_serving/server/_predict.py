@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from gradcam_serving.server._errors import FailedPrecondition, InvalidArgument, Unknown
+from gradcam_serving.errors import FailedPreconditionError, InvalidArgumentError, UnknownError
 from gradcam_serving.server._servable import Servable
 from gradcam_serving.server._tensors import TensorParseError, dtype_enum_of, dtype_name
 
@@ -54,7 +54,7 @@ def _verify_inputs_size(signature: Any, request_keys: set[str]) -> None:
     sig_keys = set(signature.inputs.keys())
     has_defaults = len(signature.defaults) > 0
     if len(request_keys) > len(sig_keys) or (len(request_keys) < len(sig_keys) and not has_defaults):
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             f"input size does not match signature: {len(request_keys)}!={len(sig_keys)} "
             f"len({{{_join(request_keys)}}}) != len({{{_join(sig_keys)}}}). "
             f"Sent extra: {{{_join(request_keys - sig_keys)}}}. "
@@ -76,7 +76,7 @@ def _input_values(
         elif alias in signature.defaults:
             raw = signature.defaults[alias]
         else:
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 f"Signature input alias: {alias}(feed name: {feed_name}) not found in request and no "
                 f"default value provided. Inputs expected to be in the request {{{_join(inputs.keys())}}}, "
                 f"or default input alias set: {_join(signature.defaults.keys())}"
@@ -84,9 +84,9 @@ def _input_values(
         try:
             feeds[feed_name] = decode(raw)
         except TensorParseError as exc:
-            raise InvalidArgument(f"tensor parsing error: {alias}") from exc
+            raise InvalidArgumentError(f"tensor parsing error: {alias}") from exc
     if inputs and len(seen) != len(inputs):
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             f"Inputs contains invalid name. Used request inputs: {_join(seen)}, "
             f"request input: {_join(inputs.keys())}"
         )
@@ -98,12 +98,12 @@ def _outputs(signature: Any, output_filter: Sequence[str]) -> tuple[list[str], l
     aliases: list[str] = []
     for alias in output_filter:
         if alias not in signature.outputs:
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
                 f"{{{_join(signature.outputs.keys())}}}."
             )
         if alias in aliases:
-            raise InvalidArgument(f"duplicate output tensor alias: {alias}")
+            raise InvalidArgumentError(f"duplicate output tensor alias: {alias}")
         names.append(signature.outputs[alias].name)
         aliases.append(alias)
     if not names:
@@ -124,7 +124,7 @@ def check_dtypes(signature: Any, feeds: dict[str, np.ndarray]) -> None:
         got = dtype_enum_of(feeds[feed_name])
         want = expected.get(feed_name, got)
         if got != want:
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 f"Expects arg[{index}] to be {dtype_name(want)} but {dtype_name(got)} is provided"
             )
 
@@ -157,14 +157,14 @@ def run_predict(
     signature_name = signature_name or DEFAULT_SIGNATURE
     signature = servable.signature_defs.get(signature_name)
     if signature is None:
-        raise FailedPrecondition(f'Serving signature key "{signature_name}" not found.')
+        raise FailedPreconditionError(f'Serving signature key "{signature_name}" not found.')
     _verify_inputs_size(signature, set(inputs.keys()))
     feeds = _input_values(signature, inputs, decode)
     fetch_names, aliases = _outputs(signature, output_filter)
     check_dtypes(signature, feeds)
     values = runner(servable, signature_name, feeds, fetch_names, timeout_ms)
     if len(values) != len(aliases):
-        raise Unknown("Predict internal error")
+        raise UnknownError("Predict internal error")
     return PredictResult(
         model_name=model_name,
         version=servable.version,

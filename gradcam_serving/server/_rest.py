@@ -34,8 +34,8 @@ import numpy as np
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
+from gradcam_serving.errors import InvalidArgumentError, UnknownError
 from gradcam_serving.server._core import SIGNATURE_DEF_FIELD, ServingCore
-from gradcam_serving.server._errors import InvalidArgument, ServingError, unimplemented
 from gradcam_serving.server._json_tensor import (
     encode_outputs, format_error, parse_body, predict_inputs, signature_name,
 )
@@ -46,7 +46,7 @@ from gradcam_serving.server._predict import DEFAULT_SIGNATURE
 from gradcam_serving.server._prometheus import CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE
 from gradcam_serving.server._prometheus import render
 from gradcam_serving.server._servicer import metadata_response, status_response
-from gradcam_serving.server._status import http_status, safe_text
+from gradcam_serving.server._status import http_status, safe_text, unimplemented
 
 __all__ = ["Reply", "RestApi", "RestServer"]
 
@@ -97,7 +97,7 @@ def _parse_route(http_method: str, path: str) -> _Route:
     if version_text:
         version = int(version_text)
         if version > _INT64_MAX:
-            raise InvalidArgument(f"Failed to convert version: {version_text} to numeric.")
+            raise InvalidArgumentError(f"Failed to convert version: {version_text} to numeric.")
     return _Route(
         http_method,
         model_name=urllib.parse.unquote(name or ""),
@@ -167,11 +167,11 @@ class RestApi:
                 return self._classify_or_regress(route, body)
         elif route.matched and route.http_method == "GET":
             if not route.model_name:
-                raise InvalidArgument("Missing model name in request.")
+                raise InvalidArgumentError("Missing model name in request.")
             if route.subresource == "metadata":
                 return self._metadata(route)
             return self._status(route)
-        raise InvalidArgument(f"Malformed request: {route.http_method} {path}")
+        raise InvalidArgumentError(f"Malformed request: {route.http_method} {path}")
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -189,9 +189,9 @@ class RestApi:
         key = name or DEFAULT_SIGNATURE
         signature = self.core.metadata(ref, [SIGNATURE_DEF_FIELD]).signature_defs.get(key)
         if signature is None:
-            raise InvalidArgument(f'Serving signature name: "{key}" not found in signature def')
+            raise InvalidArgumentError(f'Serving signature name: "{key}" not found in signature def')
         if not signature.inputs:
-            raise InvalidArgument(f"Failed to get input map for signature: {name or 'DEFAULT'}")
+            raise InvalidArgumentError(f"Failed to get input map for signature: {name or 'DEFAULT'}")
         return {alias: info.dtype for alias, info in signature.inputs.items()}
 
     def _classify_or_regress(self, route: _Route, body: bytes) -> str:
@@ -332,7 +332,7 @@ class RestServer:
         try:
             self._http = _PooledHTTPServer((bind_host, port), api, threads, max_body_bytes)
         except OSError as exc:
-            raise ServingError(f"Failed to start HTTP Server at {host}:{port}: {exc.strerror or exc}") from exc
+            raise UnknownError(f"Failed to start HTTP Server at {host}:{port}: {exc.strerror or exc}") from exc
         self.port: int = self._http.server_address[1]
         self._thread: threading.Thread | None = None
 

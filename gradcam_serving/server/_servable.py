@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from gradcam_serving import signatures as sig
-from gradcam_serving.server._errors import InvalidArgument, ServingError, from_tf_error, from_undecodable
+from gradcam_serving.errors import InvalidArgumentError, UnknownError
+from gradcam_serving.server._tf_errors import from_tf_error, from_undecodable
 
 __all__ = ["Servable", "SessionSettings", "load_servable"]
 
@@ -100,7 +101,7 @@ class Servable:
         except ValueError as exc:
             # Python's Session checks a feed's shape against the placeholder's before running; TF Serving's
             # C++ Session does not, and the op that reads the input answers INVALID_ARGUMENT instead.
-            raise InvalidArgument(str(exc)) from exc
+            raise InvalidArgumentError(str(exc)) from exc
         except UnicodeDecodeError as exc:
             # TF's wrapper could not turn a non-UTF-8 status message into str; its code is lost with it.
             raise from_undecodable(exc) from exc
@@ -133,8 +134,8 @@ def load_servable(name: str, version: int, path: str, settings: SessionSettings)
     except tf.errors.OpError as exc:
         raise from_tf_error(exc) from exc
     except UnicodeDecodeError as exc:
-        raise ServingError(from_undecodable(exc).message) from exc
+        raise UnknownError(from_undecodable(exc).message) from exc
     except (RuntimeError, ValueError, OSError) as exc:
-        raise ServingError(str(exc)) from exc
+        raise UnknownError(str(exc)) from exc
     _log.info("Successfully loaded servable version {name: %s version: %d}", name, version)
     return Servable(name, version, path, export)

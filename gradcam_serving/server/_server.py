@@ -20,9 +20,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+from gradcam_serving.errors import ServingError, UnknownError
 from gradcam_serving.server._config import read_model_server_config
 from gradcam_serving.server._core import ServingCore
-from gradcam_serving.server._errors import ServingError
 from gradcam_serving.server._metrics import Metrics
 from gradcam_serving.server._options import ServerOptions
 from gradcam_serving.server._rest import RestApi, RestServer
@@ -72,7 +72,7 @@ class ModelServer:
             self._rest = self._bind_rest()
         except RuntimeError as exc:
             self.core.stop()
-            raise ServingError(f"Failed to BuildAndStart gRPC server: cannot bind {address}") from exc
+            raise UnknownError(f"Failed to BuildAndStart gRPC server: cannot bind {address}") from exc
         except ServingError:
             self.core.stop()
             raise

@@ -16,11 +16,11 @@ from tensorflow_serving.apis import (
     predict_pb2, prediction_service_pb2_grpc,
 )
 
+from gradcam_serving.errors import InvalidArgumentError
 from gradcam_serving.server._config import models_from_proto
 from gradcam_serving.server._core import SIGNATURE_DEF_FIELD, ModelMetadata, ServingCore
-from gradcam_serving.server._errors import InvalidArgument, unimplemented
 from gradcam_serving.server._manager import ModelRef, VersionStatus
-from gradcam_serving.server._status import rpc_method
+from gradcam_serving.server._status import rpc_method, unimplemented
 from gradcam_serving.server._tensors import from_numpy, to_numpy
 
 __all__ = ["ModelServicer", "PredictionServicer", "metadata_response", "model_ref", "status_response"]
@@ -130,7 +130,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         self, request: model_management_pb2.ReloadConfigRequest, context: grpc.ServicerContext
     ) -> model_management_pb2.ReloadConfigResponse:
         if request.config.WhichOneof("config") != "model_config_list":
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 "ServerModelConfig type not supported by HandleReloadConfigRequest. "
                 "Only ModelConfigList is currently supported"
             )

@@ -1,6 +1,6 @@
 """The one place where server exceptions become gRPC and HTTP statuses.
 
-:data:`STATUS_TABLE` maps each :class:`Code` to its gRPC code and its HTTP
+:data:`STATUS_TABLE` maps each :class:`~gradcam_serving.errors.StatusCode` to its gRPC code and its HTTP
 status, so the gRPC and REST front ends cannot drift apart. Every servicer
 method is wrapped by :func:`rpc_method`; the REST handler calls
 :func:`http_status`. A :class:`ServingError` keeps its code and text (over gRPC
@@ -19,40 +19,40 @@ from typing import Any, TypeVar
 
 import grpc
 
-from gradcam_serving.server._errors import Code, Internal, ServingError
+from gradcam_serving.errors import InternalError, ServingError, StatusCode, UnimplementedError
 from gradcam_serving.server._metrics import Metrics
 
 __all__ = [
     "GRPC_CODES", "HTTP_CODES", "MESSAGE_LIMIT", "STATUS_TABLE", "as_serving_error", "grpc_status", "http_status",
-    "rpc_method", "safe_text",
+    "rpc_method", "safe_text", "unimplemented",
 ]
 
 _log = logging.getLogger("gradcam_serving.server")
 MESSAGE_LIMIT = 1024
 
-# Code -> (gRPC status, HTTP status); the HTTP column is ``ToHTTPStatusCode`` in
+# StatusCode -> (gRPC status, HTTP status); the HTTP column is ``ToHTTPStatusCode`` in
 # TF Serving's ``model_servers/http_server.cc`` (CANCELLED is nginx's 499).
-STATUS_TABLE: dict[Code, tuple[grpc.StatusCode, int]] = {
-    Code.OK: (grpc.StatusCode.OK, 200),
-    Code.CANCELLED: (grpc.StatusCode.CANCELLED, 499),
-    Code.UNKNOWN: (grpc.StatusCode.UNKNOWN, 500),
-    Code.INVALID_ARGUMENT: (grpc.StatusCode.INVALID_ARGUMENT, 400),
-    Code.DEADLINE_EXCEEDED: (grpc.StatusCode.DEADLINE_EXCEEDED, 504),
-    Code.NOT_FOUND: (grpc.StatusCode.NOT_FOUND, 404),
-    Code.ALREADY_EXISTS: (grpc.StatusCode.ALREADY_EXISTS, 409),
-    Code.PERMISSION_DENIED: (grpc.StatusCode.PERMISSION_DENIED, 403),
-    Code.RESOURCE_EXHAUSTED: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
-    Code.FAILED_PRECONDITION: (grpc.StatusCode.FAILED_PRECONDITION, 400),
-    Code.ABORTED: (grpc.StatusCode.ABORTED, 409),
-    Code.OUT_OF_RANGE: (grpc.StatusCode.OUT_OF_RANGE, 400),
-    Code.UNIMPLEMENTED: (grpc.StatusCode.UNIMPLEMENTED, 501),
-    Code.INTERNAL: (grpc.StatusCode.INTERNAL, 500),
-    Code.UNAVAILABLE: (grpc.StatusCode.UNAVAILABLE, 503),
-    Code.DATA_LOSS: (grpc.StatusCode.DATA_LOSS, 500),
-    Code.UNAUTHENTICATED: (grpc.StatusCode.UNAUTHENTICATED, 401),
+STATUS_TABLE: dict[StatusCode, tuple[grpc.StatusCode, int]] = {
+    StatusCode.OK: (grpc.StatusCode.OK, 200),
+    StatusCode.CANCELLED: (grpc.StatusCode.CANCELLED, 499),
+    StatusCode.UNKNOWN: (grpc.StatusCode.UNKNOWN, 500),
+    StatusCode.INVALID_ARGUMENT: (grpc.StatusCode.INVALID_ARGUMENT, 400),
+    StatusCode.DEADLINE_EXCEEDED: (grpc.StatusCode.DEADLINE_EXCEEDED, 504),
+    StatusCode.NOT_FOUND: (grpc.StatusCode.NOT_FOUND, 404),
+    StatusCode.ALREADY_EXISTS: (grpc.StatusCode.ALREADY_EXISTS, 409),
+    StatusCode.PERMISSION_DENIED: (grpc.StatusCode.PERMISSION_DENIED, 403),
+    StatusCode.RESOURCE_EXHAUSTED: (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
+    StatusCode.FAILED_PRECONDITION: (grpc.StatusCode.FAILED_PRECONDITION, 400),
+    StatusCode.ABORTED: (grpc.StatusCode.ABORTED, 409),
+    StatusCode.OUT_OF_RANGE: (grpc.StatusCode.OUT_OF_RANGE, 400),
+    StatusCode.UNIMPLEMENTED: (grpc.StatusCode.UNIMPLEMENTED, 501),
+    StatusCode.INTERNAL: (grpc.StatusCode.INTERNAL, 500),
+    StatusCode.UNAVAILABLE: (grpc.StatusCode.UNAVAILABLE, 503),
+    StatusCode.DATA_LOSS: (grpc.StatusCode.DATA_LOSS, 500),
+    StatusCode.UNAUTHENTICATED: (grpc.StatusCode.UNAUTHENTICATED, 401),
 }
-GRPC_CODES: dict[Code, grpc.StatusCode] = {code: row[0] for code, row in STATUS_TABLE.items()}
-HTTP_CODES: dict[Code, int] = {code: row[1] for code, row in STATUS_TABLE.items()}
+GRPC_CODES: dict[StatusCode, grpc.StatusCode] = {code: row[0] for code, row in STATUS_TABLE.items()}
+HTTP_CODES: dict[StatusCode, int] = {code: row[1] for code, row in STATUS_TABLE.items()}
 
 
 def as_serving_error(exc: BaseException, api: str) -> ServingError:
@@ -60,7 +60,15 @@ def as_serving_error(exc: BaseException, api: str) -> ServingError:
     if isinstance(exc, ServingError):
         return exc
     _log.error("%s failed unexpectedly", api, exc_info=exc)
-    return Internal(f"{type(exc).__name__}: {exc}")
+    return InternalError(f"{type(exc).__name__}: {exc}")
+
+
+def unimplemented(api: str) -> UnimplementedError:
+    """The one answer to Classify/Regress/MultiInference, over gRPC and REST alike."""
+    return UnimplementedError(
+        f"{api} is not implemented by the gradcam-serving local server; "
+        "use Predict with the 'predict' or 'explain' signature"
+    )
 
 
 def safe_text(message: str) -> str:

@@ -16,7 +16,7 @@ import dataclasses
 import functools
 from typing import Any
 
-from gradcam_serving.server._errors import InvalidArgument
+from gradcam_serving.errors import InvalidArgumentError
 
 __all__ = ["SslConfig", "read_ssl_config", "server_credentials", "ssl_config_message"]
 
@@ -59,7 +59,7 @@ def read_ssl_config(path: str) -> SslConfig:
     """Parse the text-format file and check that it can build credentials.
 
     Raises:
-        InvalidArgument: unreadable file, a parse error, or a missing key/certificate.
+        InvalidArgumentError: unreadable file, a parse error, or a missing key/certificate.
     """
     from google.protobuf import text_format
 
@@ -68,13 +68,15 @@ def read_ssl_config(path: str) -> SslConfig:
         with open(path, encoding="utf-8") as handle:
             text_format.Parse(handle.read(), proto)
     except (OSError, UnicodeDecodeError, text_format.ParseError) as exc:
-        raise InvalidArgument(f"Error parsing text-format tensorflow.serving.SSLConfig from {path}: {exc}") from exc
+        message = f"Error parsing text-format tensorflow.serving.SSLConfig from {path}: {exc}"
+        raise InvalidArgumentError(message) from exc
     config = SslConfig(proto.server_key, proto.server_cert, proto.custom_ca, proto.client_verify)
     missing = [name for name in ("server_key", "server_cert") if not getattr(config, name).strip()]
     if missing:
-        raise InvalidArgument(f"SSLConfig in {path} has no {' and no '.join(missing)}: both PEM texts are required")
+        absent = " and no ".join(missing)
+        raise InvalidArgumentError(f"SSLConfig in {path} has no {absent}: both PEM texts are required")
     if config.client_verify and not config.custom_ca.strip():
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             f"SSLConfig in {path} sets client_verify but no custom_ca: the CA that signs client certificates "
             "is required to verify them")
     return config

@@ -15,7 +15,8 @@ import logging
 import os
 from collections.abc import Callable
 
-from gradcam_serving.server._errors import DataLoss, InvalidArgument, Unimplemented, from_tf_error
+from gradcam_serving.errors import DataLossError, InvalidArgumentError, UnimplementedError
+from gradcam_serving.server._tf_errors import from_tf_error
 from gradcam_serving.signatures import MAX_WARMUP_RECORDS, WARMUP_FILE
 
 __all__ = ["MAX_WARMUP_RECORDS", "WARMUP_FILE", "run_warmup"]
@@ -55,18 +56,18 @@ def run_warmup(
                 log.ParseFromString(record)
             except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError subclasses
                 text = record.decode("utf-8", errors="replace")
-                raise InvalidArgument(f"Failed to parse warmup record: {text} from {path}") from exc
+                raise InvalidArgumentError(f"Failed to parse warmup record: {text} from {path}") from exc
             for _ in range(max(1, iterations)):
                 _run_record(log, run_request)
             count += 1
             if count > MAX_WARMUP_RECORDS:
-                raise InvalidArgument(
+                raise InvalidArgumentError(
                     f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}"
                 )
     except tf.errors.OpError as exc:
         error = from_tf_error(exc)
         if isinstance(exc, tf.errors.DataLossError):
-            raise DataLoss(f"{error.message}. Please verify your warmup data is in TFRecord format.") from exc
+            raise DataLossError(f"{error.message}. Please verify your warmup data is in TFRecord format.") from exc
         raise error from exc
     _log.info("Finished reading warmup data for model at %s. Number of warmup records read: %d.", path, count)
     return count
@@ -81,8 +82,8 @@ def _run_record(log: object, run_request: Callable[[object], None]) -> None:
         return
     number = log.DESCRIPTOR.fields_by_name[kind].number  # type: ignore[attr-defined]
     if kind in ("predict_streamed_log", "session_run_log"):
-        raise Unimplemented(f"Unsupported log_type for warmup: {number}")
-    raise Unimplemented(
+        raise UnimplementedError(f"Unsupported log_type for warmup: {number}")
+    raise UnimplementedError(
         f"Warmup record of type {kind} needs the {kind.removesuffix('_log')} API, "
         "which gradcam-serving's local server does not implement"
     )

@@ -211,7 +211,7 @@ class ServedModel:
             self._metadata = self.client.metadata()
         except RpcError as exc:
             self.client.close()
-            raise ValueError(f"cannot read model {model!r} from {server}: {exc.code}: "
+            raise ValueError(f"cannot read model {model!r} from {server}: {exc.code_name}: "
                              f"{readable_error(exc.details)}") from None
         self.methods = sig.exported_methods(self._metadata.signatures) or [PLAIN_METHOD]
         self._labels: dict[int, str] = {}

@@ -18,7 +18,7 @@ from PIL import Image
 from gradcam_e2e import local_server
 
 from gradcam_serving.client import ExplainClient
-from gradcam_serving.errors import InvalidArgumentError
+from gradcam_serving.errors import InvalidArgumentError, StatusCode
 
 pytestmark = pytest.mark.slow
 
@@ -134,7 +134,7 @@ def test_a_corrupt_file_is_invalid_argument_with_the_servers_message(client: Exp
     broken.write_bytes(b"GIF89a this is not a JPEG")
     with pytest.raises(InvalidArgumentError, match="image_bytes must hold JPEG or PNG files") as caught:
         client.explain(broken)
-    assert caught.value.code == "INVALID_ARGUMENT"
+    assert caught.value.code is StatusCode.INVALID_ARGUMENT
     truncated = tmp_path / "truncated.png"
     truncated.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)
     with pytest.raises(InvalidArgumentError):

@@ -38,15 +38,19 @@ from gradcam_serving.client import (
 )
 from gradcam_serving.client._tensors import array_to_tensor
 from gradcam_serving.errors import (
+    DataLossError,
     DeadlineExceededError,
     FailedPreconditionError,
     GradcamServingError,
+    InternalError,
     InvalidArgumentError,
     NotFoundError,
     ResourceExhaustedError,
     RpcError,
+    StatusCode,
     UnavailableError,
     UnimplementedError,
+    UnknownError,
 )
 
 UNAVAILABLE = (grpc.StatusCode.UNAVAILABLE, "replica restarting")
@@ -205,7 +209,7 @@ def test_unavailable_after_the_last_retry_is_raised(fake: Serving) -> None:
         with pytest.raises(UnavailableError, match="replica restarting") as caught:
             client.predict(rgb_images(1))
     assert fake.backend.methods() == ["Predict"] * 2
-    assert caught.value.code == "UNAVAILABLE"
+    assert caught.value.code is StatusCode.UNAVAILABLE
 
 
 def test_other_codes_are_never_retried_and_carry_code_and_message(client: ExplainClient, fake: Serving) -> None:
@@ -214,7 +218,9 @@ def test_other_codes_are_never_retried_and_carry_code_and_message(client: Explai
     with pytest.raises(InvalidArgumentError) as caught:
         client.explain(rgb_images(2), [0, 9])
     assert fake.backend.methods() == ["Predict"]
-    assert (caught.value.code, caught.value.details) == ("INVALID_ARGUMENT", message)
+    assert (caught.value.code, caught.value.code_name) == (StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+    assert caught.value.details == caught.value.message == message
+    assert str(caught.value) == f"INVALID_ARGUMENT: {message}"
     assert isinstance(caught.value.__cause__, grpc.RpcError)
     assert caught.value.__cause__.code() is grpc.StatusCode.INVALID_ARGUMENT
 
@@ -229,17 +235,21 @@ def test_other_codes_are_never_retried_and_carry_code_and_message(client: Explai
         pytest.param(grpc.StatusCode.DEADLINE_EXCEEDED, DeadlineExceededError, id="deadline-exceeded"),
         pytest.param(grpc.StatusCode.RESOURCE_EXHAUSTED, ResourceExhaustedError, id="resource-exhausted"),
         pytest.param(grpc.StatusCode.UNIMPLEMENTED, UnimplementedError, id="unimplemented"),
-        pytest.param(grpc.StatusCode.DATA_LOSS, RpcError, id="unmapped-code"),
+        pytest.param(grpc.StatusCode.DATA_LOSS, DataLossError, id="data-loss"),
+        pytest.param(grpc.StatusCode.INTERNAL, InternalError, id="internal"),
+        pytest.param(grpc.StatusCode.UNKNOWN, UnknownError, id="unknown"),
+        pytest.param(grpc.StatusCode.ABORTED, RpcError, id="code-without-a-class"),
     ],
 )
 def test_every_status_code_becomes_one_exception_tree(client: ExplainClient, fake: Serving, code, error_type) -> None:
-    """All seven mapped codes and an unmapped one; UNAVAILABLE fails every retry too."""
+    """Every code with a class of its own and one without; UNAVAILABLE fails every retry too."""
     fake.backend.failures = [(code, "Servable not found for request: Latest(flowers)")] * 10
     with pytest.raises(GradcamServingError) as caught:
         client.metadata()
     assert type(caught.value) is error_type
     assert isinstance(caught.value, RpcError)
-    assert caught.value.code == code.name
+    assert caught.value.code == code.value[0]  # gRPC's number: one numbering for both
+    assert caught.value.code_name == code.name
     assert "Servable not found" in str(caught.value) or code is grpc.StatusCode.DEADLINE_EXCEEDED
 
 

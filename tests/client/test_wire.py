@@ -23,6 +23,7 @@ from tensorflow_serving.apis import (
 )
 
 from gradcam_serving import wire as _wire
+from gradcam_serving.errors import StatusCode, VersionState
 
 PAIRS = [
     pytest.param(_wire.TensorShapeProto, tensor_shape_pb2.TensorShapeProto, id="TensorShapeProto"),
@@ -116,6 +117,17 @@ def test_enums_match_the_official_ones() -> None:
     official_codes = _enum_values(error_codes_pb2.Code.DESCRIPTOR)
     assert _enum_values(_wire.ErrorCode).items() <= official_codes.items()
     assert len(_enum_values(_wire.ErrorCode)) == len(official_codes) - 1  # all but DO_NOT_USE_*
+
+
+def test_status_enums_have_one_definition_that_wire_and_tf_serving_share() -> None:
+    """The proto enums are built from errors.StatusCode / VersionState, whose numbers are TF Serving's."""
+    codes = {code.name: code.value for code in StatusCode}
+    states = {state.name: state.value for state in VersionState}
+    assert _enum_values(_wire.ErrorCode) == codes
+    assert _enum_values(_wire.ModelVersionStatus.DESCRIPTOR.enum_types_by_name["State"]) == states
+    official_codes = _enum_values(error_codes_pb2.Code.DESCRIPTOR)
+    assert codes == {name: number for name, number in official_codes.items() if not name.startswith("DO_NOT_USE")}
+    assert states == _enum_values(get_model_status_pb2.ModelVersionStatus.State.DESCRIPTOR)
 
 
 def _tensor_pair(**values) -> tuple:

@@ -54,7 +54,7 @@ def test_error_code_and_text_official_stub(server, case_id):
 def test_error_code_and_text_our_client(client, case_id):
     with pytest.raises(errors.RpcError) as raised:
         send_raw(client, CASES[case_id].build(IMAGES))
-    CASES[case_id].check(raised.value.code, raised.value.details)
+    CASES[case_id].check(raised.value.code_name, raised.value.details)
 
 
 def test_metadata_lists_every_signature(server, client, export_v1):

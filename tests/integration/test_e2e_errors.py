@@ -31,7 +31,7 @@ def test_our_client_raises_the_matching_error_with_code_and_details(client, case
     with pytest.raises(errors.RpcError) as raised:
         send_raw(client, case.build(IMAGES))
     assert type(raised.value) is EXPECTED_TYPES[case.code]
-    case.check(raised.value.code, raised.value.details)
+    case.check(raised.value.code_name, raised.value.details)
     assert str(raised.value) == f"{raised.value.code}: {raised.value.details}"
 
 
@@ -49,13 +49,13 @@ def test_our_client_raises_the_matching_error_with_code_and_details(client, case
 def test_our_client_public_api_selection_errors(served, model, pin, error, details, method):
     with served.client(model, **pin) as client, pytest.raises(error) as raised:
         getattr(client, method)(IMAGES)
-    assert (raised.value.code, raised.value.details) == (error.code_name, details)
+    assert (raised.value.code_name, raised.value.details) == (error.code_name, details)
 
 
 def test_our_client_public_api_class_index_out_of_range(client):
     with pytest.raises(errors.InvalidArgumentError) as raised:
         client.explain(IMAGES, [-1, 9])
-    assert raised.value.code == "INVALID_ARGUMENT"
+    assert raised.value.code_name == "INVALID_ARGUMENT"
     assert raised.value.details.startswith(CLASS_INDEX_MESSAGE)
 
 

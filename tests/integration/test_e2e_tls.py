@@ -117,4 +117,4 @@ def test_mtls_refuses_clients_without_a_valid_certificate(mtls_port, pki, who):
     with ExplainClient(f"localhost:{mtls_port}", MODEL, timeout=5.0, credentials=credentials) as client, \
             pytest.raises(RpcError) as ours:
         client.explain(IMAGES, CLASS_INDEX)
-    assert ours.value.code == "UNAVAILABLE"
+    assert ours.value.code_name == "UNAVAILABLE"

@@ -14,16 +14,17 @@ import numpy as np
 import pytest
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
+from gradcam_serving.errors import InvalidArgumentError, ServingError, StatusCode, VersionState
 from gradcam_serving.server import ModelConfig
-from gradcam_serving.server._errors import Code, InvalidArgument, ServingError, from_tf_error, from_undecodable
 from gradcam_serving.server._flags import FlagError, parse_channel_arguments, parse_flags
 from gradcam_serving.server._json_tensor import parse_body, predict_inputs
-from gradcam_serving.server._manager import ModelManager, State
+from gradcam_serving.server._manager import ModelManager
 from gradcam_serving.server._memory import IdleTrimmer
 from gradcam_serving.server._options import DEFAULT_MAX_MESSAGE_LENGTH, ServerOptions
 from gradcam_serving.server._servable import Servable
 from gradcam_serving.server._status import grpc_status
 from gradcam_serving.server._tensors import TensorParseError, to_numpy
+from gradcam_serving.server._tf_errors import from_tf_error, from_undecodable
 from gradcam_serving.server._tls import read_ssl_config, ssl_config_message
 
 LIMIT = DEFAULT_MAX_MESSAGE_LENGTH
@@ -107,7 +108,7 @@ def _nested(key: str, depth: int) -> bytes:
 @pytest.mark.parametrize("key", ["instances", "inputs"])
 @pytest.mark.parametrize("depth", [65, 300, 990, 1000, 5000, 100_000])
 def test_deep_nesting_is_an_invalid_argument(key, depth):
-    with pytest.raises(InvalidArgument, match="nested"):
+    with pytest.raises(InvalidArgumentError, match="nested"):
         predict_inputs(parse_body(_nested(key, depth)), {"x": types_pb2.DT_FLOAT})
 
 
@@ -118,7 +119,7 @@ def test_sixty_four_dimensions_are_still_accepted(key):
 
 
 def test_an_instance_nested_64_deep_is_refused_with_the_reason():
-    with pytest.raises(InvalidArgument) as caught:
+    with pytest.raises(InvalidArgumentError) as caught:
         predict_inputs(parse_body(_nested("instances", 65)), {"x": types_pb2.DT_FLOAT})
     assert caught.value.message == (
         "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: "
@@ -135,12 +136,12 @@ def test_an_instance_nested_64_deep_is_refused_with_the_reason():
     ids=["lone_surrogate", "5000_digit_integer"],
 )
 def test_unparseable_json_values_are_invalid_arguments(body, match):
-    with pytest.raises(InvalidArgument, match=match):
+    with pytest.raises(InvalidArgumentError, match=match):
         parse_body(body)
 
 
 def test_an_integer_beyond_a_double_is_an_invalid_argument():
-    with pytest.raises(InvalidArgument, match="Number too big"):
+    with pytest.raises(InvalidArgumentError, match="Number too big"):
         predict_inputs(parse_body(b'{"inputs": [' + b"9" * 400 + b"]}"), {"x": types_pb2.DT_FLOAT})
 
 
@@ -156,7 +157,7 @@ def test_valid_surrogate_pairs_are_accepted():
 def test_undecodable_tf_message_becomes_invalid_argument_with_replacement_characters():
     raw = b"assertion failed: [first bytes:] [\xff\xfe]"
     error = from_undecodable(UnicodeDecodeError("utf-8", raw, 35, 36, "invalid start byte"))
-    assert error.code is Code.INVALID_ARGUMENT
+    assert error.code is StatusCode.INVALID_ARGUMENT
     assert error.message == "assertion failed: [first bytes:] [\ufffd\ufffd]"
 
 
@@ -167,7 +168,7 @@ def test_tf_error_with_surrogates_is_sent_as_valid_utf8():
 
     error = from_tf_error(FakeOpError())
     code, details = grpc_status(error)
-    assert (error.code, code.name) == (Code.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+    assert (error.code, code.name) == (StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
     assert details == "bad \ufffd byte"  # the escaped byte 0xff, shown as a replacement character
 
 
@@ -220,7 +221,7 @@ def test_flags_carry_the_new_options(tmp_path: Path):
 def test_bad_ssl_config_files_are_refused_at_startup(tmp_path: Path, text, match):
     path = tmp_path / "ssl.config"
     path.write_text(text)
-    with pytest.raises(InvalidArgument, match=match):
+    with pytest.raises(InvalidArgumentError, match=match):
         read_ssl_config(str(path))
 
 
@@ -256,7 +257,7 @@ def test_reload_of_a_broken_new_model_answers_after_its_retries(tmp_path: Path):
     def loader(name: str, version: int, path: str) -> Servable:
         if name == "bad":
             attempts["bad"] += 1
-            raise ServingError("cannot load", code=Code.DATA_LOSS)
+            raise ServingError("cannot load", code=StatusCode.DATA_LOSS)
         return Servable(name, version, path, _FakeExport())
 
     manager = ModelManager(loader, poll_wait_seconds=0, max_num_load_retries=3, load_retry_interval_seconds=0.1)
@@ -267,7 +268,7 @@ def test_reload_of_a_broken_new_model_answers_after_its_retries(tmp_path: Path):
             manager.reload(_configs(tmp_path, "good", "bad"))
         # the first load and all 3 retries were over before reload answered (else: LOADING, 1 attempt)
         assert attempts["bad"] == 4
-        assert manager.version_statuses("bad", 1)[0].state == State.END
+        assert manager.version_statuses("bad", 1)[0].state == VersionState.END
     finally:
         manager.stop()
 
@@ -279,7 +280,7 @@ def test_an_existing_models_retries_do_not_block_polls_reload_or_stop(tmp_path: 
 
     def loader(name: str, version: int, path: str) -> Servable:
         if (name, version) == ("bad", 2):
-            raise ServingError("cannot load", code=Code.DATA_LOSS)
+            raise ServingError("cannot load", code=StatusCode.DATA_LOSS)
         return Servable(name, version, path, _FakeExport())
 
     manager = ModelManager(loader, poll_wait_seconds=0, max_num_load_retries=50, load_retry_interval_seconds=3600)
@@ -287,14 +288,14 @@ def test_an_existing_models_retries_do_not_block_polls_reload_or_stop(tmp_path: 
     try:
         (tmp_path / "bad" / "2").mkdir()
         manager.poll_once()  # version 2 fails; its retries wait an hour apart on their own thread
-        assert manager.version_statuses("bad", 2)[0].state == State.LOADING
+        assert manager.version_statuses("bad", 2)[0].state == VersionState.LOADING
         manager.reload(_configs(tmp_path, "good", "bad", "late"))
         manager.poll_once()
-        assert manager.version_statuses("late", 1)[0].state == State.AVAILABLE
-        assert manager.version_statuses("bad", 2)[0].state == State.LOADING
+        assert manager.version_statuses("late", 1)[0].state == VersionState.AVAILABLE
+        assert manager.version_statuses("bad", 2)[0].state == VersionState.LOADING
     finally:
         manager.stop()  # interrupts the hour-long wait
-    assert manager.version_statuses("bad", 2)[0].state == State.END
+    assert manager.version_statuses("bad", 2)[0].state == VersionState.END
 
 
 def test_a_retry_that_succeeds_serves_and_unloads_the_old_version(tmp_path: Path):
@@ -304,7 +305,7 @@ def test_a_retry_that_succeeds_serves_and_unloads_the_old_version(tmp_path: Path
     def loader(name: str, version: int, path: str) -> Servable:
         if failures_left.get(version, 0) > 0:
             failures_left[version] -= 1
-            raise ServingError("not yet", code=Code.DATA_LOSS)
+            raise ServingError("not yet", code=StatusCode.DATA_LOSS)
         return Servable(name, version, path, _FakeExport())
 
     manager = ModelManager(loader, poll_wait_seconds=0, max_num_load_retries=5, load_retry_interval_seconds=0.05)
@@ -314,7 +315,7 @@ def test_a_retry_that_succeeds_serves_and_unloads_the_old_version(tmp_path: Path
         manager.poll_once()
         manager.wait_for_retries(timeout=10)
         states = {row.version: row.state for row in manager.version_statuses("m")}
-        assert states == {2: State.AVAILABLE, 1: State.END}
+        assert states == {2: VersionState.AVAILABLE, 1: VersionState.END}
     finally:
         manager.stop()
 

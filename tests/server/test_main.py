@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_public_api_is_pinned():
     assert sorted(server_pkg.__all__) == [
-        "BatchingOptions", "Code", "FlagError", "ModelConfig", "ModelServer", "ServerOptions", "ServingCore",
+        "BatchingOptions", "FlagError", "ModelConfig", "ModelServer", "ServerOptions", "ServingCore",
         "ServingError", "VersionPolicy", "batching_parameters_class", "create_server", "main",
         "monitoring_config_class", "parse_flags", "ssl_config_message"]
     for name in server_pkg.__all__:

@@ -272,7 +272,7 @@ def test_health_service_reports_serving(srv):
 
 
 def test_deadline_becomes_run_timeout_and_deadline_exceeded_maps(srv):
-    from gradcam_serving.server._errors import Code
+    from gradcam_serving.errors import StatusCode
     from gradcam_serving.server._manager import ModelRef
     from gradcam_serving.server._servicer import timeout_ms
 
@@ -291,15 +291,15 @@ def test_deadline_becomes_run_timeout_and_deadline_exceeded_maps(srv):
                  explain.inputs[sig.CLASS_INDEX].name: np.zeros(4, np.int32)}
         with pytest.raises(ServingError) as info:
             servable.run(feeds, [explain.outputs[sig.HEATMAP].name], timeout_ms=1)
-    assert info.value.code == Code.DEADLINE_EXCEEDED
+    assert info.value.code is StatusCode.DEADLINE_EXCEEDED
     from gradcam_serving.server._status import grpc_status
 
     assert grpc_status(info.value)[0] == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 def test_long_error_messages_are_truncated():
-    from gradcam_serving.server._errors import InvalidArgument
+    from gradcam_serving.errors import InvalidArgumentError
     from gradcam_serving.server._status import grpc_status
 
-    code, message = grpc_status(InvalidArgument("x" * 2000))
+    code, message = grpc_status(InvalidArgumentError("x" * 2000))
     assert code == INVALID and message == "x" * 1024 + "...TRUNCATED"
