@@ -20,6 +20,7 @@ from google.protobuf import message, text_format
 
 from gradcam_serving import signatures as sig
 from gradcam_serving import wire
+from gradcam_serving.errors import StatusCode
 
 __all__ = [
     "DEFAULT_TAGS",
@@ -44,7 +45,7 @@ class NotAnExportError(ValueError):
     ``DATA_LOSS`` (not a SavedModel proto).
     """
 
-    def __init__(self, message: str, code: str = "NOT_FOUND") -> None:
+    def __init__(self, message: str, code: StatusCode = StatusCode.NOT_FOUND) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -73,13 +74,13 @@ def read_saved_model(path: str | os.PathLike[str], message_class: type | None = 
         try:
             saved_model.ParseFromString(Path(pb_path).read_bytes())
         except (message.DecodeError, OSError) as exc:
-            raise NotAnExportError(f"Can't parse {pb_path} as binary proto", "DATA_LOSS") from exc
+            raise NotAnExportError(f"Can't parse {pb_path} as binary proto", StatusCode.DATA_LOSS) from exc
         return saved_model
     if os.path.exists(pbtxt_path):
         try:
             text_format.Parse(Path(pbtxt_path).read_text(encoding="utf-8"), saved_model, allow_unknown_field=True)
         except (text_format.ParseError, OSError, UnicodeDecodeError) as exc:
-            raise NotAnExportError(f"Can't parse {pbtxt_path} as text proto", "DATA_LOSS") from exc
+            raise NotAnExportError(f"Can't parse {pbtxt_path} as text proto", StatusCode.DATA_LOSS) from exc
         return saved_model
     raise NotAnExportError(
         f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {folder}. "

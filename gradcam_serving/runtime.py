@@ -46,7 +46,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from gradcam_serving import exports
 from gradcam_serving import signatures as sig
-from gradcam_serving.errors import ServingCheckError
+from gradcam_serving.errors import ServingCheckError, StatusCode
 from gradcam_serving.exports import DEFAULT_TAGS, ExportMetadata, matches_tags
 from gradcam_serving.signatures import MAX_WARMUP_RECORDS
 
@@ -92,7 +92,7 @@ def read_saved_model(path: str | os.PathLike[str]) -> saved_model_pb2.SavedModel
 
 def _tf_error(exc: exports.NotAnExportError) -> tf.errors.OpError:
     """The reader's error as the ``tf.errors`` type TF's loader raises, so callers map its code as TF Serving does."""
-    kind = tf.errors.DataLossError if exc.code == "DATA_LOSS" else tf.errors.NotFoundError
+    kind = tf.errors.DataLossError if exc.code == StatusCode.DATA_LOSS else tf.errors.NotFoundError
     return kind(None, None, exc.message)
 
 
