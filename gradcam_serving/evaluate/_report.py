@@ -51,8 +51,8 @@ def notes(report: EvaluationReport) -> list[str]:
     """What a reader of the table must know: methods that gave the same maps, and the files left out."""
     lines = [
         f"{_listing(methods)} give the same maps on every image of {source}, so the same rows: expected, not a "
-        "bug, when the class score is linear in the target layer (global average pooling, then a dense layer); "
-        "these methods then reduce to the same map"
+        "bug, when global average pooling follows the target layer (then a dense layer or a softmax): the "
+        "gradient is the same at every position, and these methods reduce to the same map"
         for source, methods in report.coinciding
     ]
     if report.skipped:

@@ -176,8 +176,8 @@ class EvaluationReport:
     def coinciding(self) -> list[tuple[str, tuple[str, ...]]]:
         """``(source, methods)`` per group of two or more methods of one source whose maps are the same on every image.
 
-        Not a bug: when the class score is linear in the target layer's activations (global
-        average pooling then a dense layer), the gradient is the same at every position, so
+        Not a bug: when global average pooling follows the target layer (then a dense layer or
+        a softmax, as in fer's emotion CNN), the gradient is the same at every position, so
         Grad-CAM, HiResCAM, XGradCAM and others reduce to the same weighted sum of channels.
         The maps are compared, not the method names, so a real duplicate is caught too.
         """

@@ -12,7 +12,7 @@ from gradcam_serving.evaluate import evaluate, load_samples, print_table, write_
 
 pytestmark = pytest.mark.slow
 
-_EXPECTED = "expected, not a bug, when the class score is linear in the target layer"
+_EXPECTED = "expected, not a bug, when global average pooling follows the target layer"
 
 
 def _report(export: Path, photos: Path) -> Any:
