@@ -369,6 +369,8 @@ def _exports_and_beam_options(ctx: click.Context, param: click.Parameter, values
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per predict call.")
 @click.option("--method", "methods", multiple=True, help="Only this method (repeatable); default: all exported.")
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N images.")
+@click.option("--strict", is_flag=True, help="Refuse (exit 1, naming each) any unreadable image; default: score "
+              "the readable ones and list the others under the table and in the JSON.")
 @click.option("--random-baseline", is_flag=True, help="Also score a uniform-noise map, as a floor to beat.")
 @click.option("--json", "json_path", help="Write results JSON to this file ('-': print it instead of the table).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for curves, overlays and index.html.")

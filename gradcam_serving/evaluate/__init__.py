@@ -13,7 +13,7 @@ Needs TensorFlow for in-process exports; against a server (``server=``,
 """
 
 from ._backends import PLAIN_EXPLAIN_METHOD, explain_methods
-from ._data import Sample, load_samples, samples_from_arrays
+from ._data import Sample, Samples, Skipped, load_samples, samples_from_arrays
 from ._metrics import (
     adcc,
     auc,
@@ -49,6 +49,8 @@ __all__ = [
     "MapFunction",
     "MethodScores",
     "Sample",
+    "Samples",
+    "Skipped",
     "SanityReport",
     "adcc",
     "auc",

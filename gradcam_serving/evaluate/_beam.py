@@ -27,7 +27,7 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 
 from . import _metrics as m
 from ._backends import Backend
-from ._data import Sample
+from ._data import Sample, skipped_of
 from ._runner import (
     EvaluationReport,
     MethodScores,
@@ -162,7 +162,7 @@ def evaluate_on_beam(
     if "://" not in folder:
         shutil.rmtree(folder, ignore_errors=True)
     _warn_if_flat(results)
-    return EvaluationReport(results, steps, blur_sigma, pointing_tolerance, list(samples))
+    return EvaluationReport(results, steps, blur_sigma, pointing_tolerance, list(samples), skipped_of(samples))
 
 
 def _results_folder(options: PipelineOptions) -> str:

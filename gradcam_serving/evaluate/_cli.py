@@ -55,12 +55,14 @@ def run_evaluate(
     json_path: str | None,
     report_dir: str | None,
     pipeline_args: Sequence[str] | None = None,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """Evaluate, print the table, write JSON and the report folder when asked; return the JSON document.
 
     With ``pipeline_args`` (``--runner`` and other Beam options) the images are scored by a Beam pipeline.
+    Unreadable images are left out and named (``strict``: refused, every one named).
     """
-    samples = load_samples(images, limit=limit)
+    samples = load_samples(images, limit=limit, strict=strict)
     if pipeline_args is not None:
         report = _evaluate_on_beam(exports, samples, pipeline_args, server=server, model=model, steps=steps,
                                    blur_sigma=blur_sigma, batch_size=batch_size, methods=methods,

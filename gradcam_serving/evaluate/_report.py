@@ -43,12 +43,38 @@ HEADERS = ["source", "method", "deletion AUC ↓", "insertion AUC ↑", "avg dro
            "pointing game ↑"]
 
 
+MAX_NAMED_SKIPS = 10
+"""The table's caption names this many unreadable files; the JSON names them all."""
+
+
+def notes(report: EvaluationReport) -> list[str]:
+    """What a reader of the table must know: methods that gave the same maps, and the files left out."""
+    lines = [
+        f"{_listing(methods)} give the same maps on every image of {source}, so the same rows: expected, not a "
+        "bug, when global average pooling follows the target layer (then a dense layer or a softmax): the "
+        "gradient is the same at every position, and these methods reduce to the same map"
+        for source, methods in report.coinciding
+    ]
+    if report.skipped:
+        named = "; ".join(f"{s.path}: {s.reason}" for s in report.skipped[:MAX_NAMED_SKIPS])
+        more = len(report.skipped) - MAX_NAMED_SKIPS
+        lines.append(f"skipped {len(report.skipped)} unreadable image(s), not scored: {named}"
+                     + (f"; and {more} more (all in the JSON's \"skipped\")" if more > 0 else ""))
+    return lines
+
+
+def _listing(names: tuple[str, ...]) -> str:
+    """``a, b and c``."""
+    return ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
 def print_table(report: EvaluationReport, console: Any = None) -> None:
-    """The results as a rich table."""
+    """The results as a rich table; :func:`notes` below it."""
     from rich.table import Table
 
     title = f"{len(report.samples)} images, {report.steps} steps, blurred baseline (sigma {report.blur_sigma})"
-    table = Table(title=title)
+    caption = "\n".join(notes(report)) or None
+    table = Table(title=title, caption=caption, caption_justify="left")
     for header in HEADERS:
         table.add_column(header, justify="left" if header in ("source", "method") else "right")
     for row in table_rows(report):
@@ -202,20 +228,28 @@ def _html(report: EvaluationReport, folder: Path, curves: list[Path], grids: lis
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in table_rows(report)
     )
+    remarks = "".join(f'<p class="note">{html.escape(line)}</p>' for line in notes(report))
     images = lambda paths: "".join(  # noqa: E731
         f'<img src="{html.escape(p.relative_to(folder).as_posix())}" loading="lazy">' for p in paths
     )
+    # The viewport line and the table's own scrolling box keep the page within a phone's screen:
+    # the eight-column table is wider than 390 px, so it scrolls sideways in its box, not the page.
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>gradcam-serving evaluate</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}img{{max-width:100%;display:block;margin:8px 0}}</style>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:sans-serif;margin:2em;overflow-wrap:anywhere}}
+@media (max-width:600px){{body{{margin:1em}}}}
+.scores{{overflow-x:auto;max-width:100%}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right;overflow-wrap:normal}}
+img{{max-width:100%;height:auto;display:block;margin:8px 0}}</style>
 </head><body>
 <h1>Explanation quality</h1>
 <p>{len(report.samples)} images; {report.steps} steps per curve; baseline: Gaussian blur, sigma {report.blur_sigma} px.
 Deletion AUC: lower is better. Insertion AUC, ADCC, increase in confidence, pointing game: higher is better.
 These numbers say how well a map predicts what the <em>model</em> reacts to, not whether the model is right.
 Raw numbers: <a href="results.json">results.json</a>.</p>
-<table><tr>{head}</tr>{body}</table>
+{remarks}
+<div class="scores"><table><tr>{head}</tr>{body}</table></div>
 <h2>Deletion and insertion curves</h2>{images(curves)}
 <h2>Overlays per image</h2>{images(grids)}
 </body></html>

@@ -14,7 +14,7 @@ from gradcam_serving.errors import GradcamServingWarning
 
 from . import _metrics as m
 from ._backends import Backend, InProcessBackend, ServerBackend
-from ._data import Sample
+from ._data import Sample, Skipped, skipped_of
 
 __all__ = ["EvaluationReport", "ImageScores", "MapFunction", "MethodScores", "evaluate", "random_map"]
 
@@ -23,6 +23,9 @@ MapFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(description, finished, total)`` per source, after each image of each method."""
+
+SAME_MAP_TOLERANCE = 1e-3
+"""Two methods whose maps differ by at most this (maps span [0, 1]) on every image give the same maps."""
 
 FLAT_SPREAD = 0.01
 """Below this range of class probability on every curve, the curves are flat: any two maps' AUCs differ by less."""
@@ -160,12 +163,33 @@ class EvaluationReport:
     blur_sigma: float
     pointing_tolerance: int | None
     samples: list[Sample] = field(repr=False)
+    skipped: tuple[Skipped, ...] = ()
+    """Files of the image folder or manifest that could not be read, so were not scored."""
 
     def get(self, method: str, source: str | None = None) -> MethodScores:
         for result in self.results:
             if result.method == method and (source is None or result.source == source):
                 return result
         raise KeyError(f"no results for method {method!r}" + (f" of {source!r}" if source else ""))
+
+    @property
+    def coinciding(self) -> list[tuple[str, tuple[str, ...]]]:
+        """``(source, methods)`` per group of two or more methods of one source whose maps are the same on every image.
+
+        Not a bug: when global average pooling follows the target layer (then a dense layer or
+        a softmax, as in fer's emotion CNN), the gradient is the same at every position, so
+        Grad-CAM, HiResCAM, XGradCAM and others reduce to the same weighted sum of channels.
+        The maps are compared, not the method names, so a real duplicate is caught too.
+        """
+        groups: list[tuple[str, list[MethodScores]]] = []
+        for result in self.results:
+            for source, group in groups:
+                if source == result.source and _same_maps(group[0], result):
+                    group.append(result)
+                    break
+            else:
+                groups.append((result.source, [result]))
+        return [(source, tuple(r.method for r in group)) for source, group in groups if len(group) > 1]
 
     def as_dict(self, *, per_image: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -176,11 +200,21 @@ class EvaluationReport:
                 "images": len(self.samples),
             },
             "results": [r.summary() for r in self.results],
+            "skipped": [s.as_dict() for s in self.skipped],
+            "same_maps": [{"source": source, "methods": list(methods)} for source, methods in self.coinciding],
         }
         if per_image:
             for summary, result in zip(out["results"], self.results):
                 summary["per_image"] = [i.as_dict() for i in result.images]
         return out
+
+
+def _same_maps(first: MethodScores, second: MethodScores) -> bool:
+    """Whether two methods gave the same map (within :data:`SAME_MAP_TOLERANCE`) on every image."""
+    return len(first.images) == len(second.images) and all(
+        a.heatmap.shape == b.heatmap.shape and float(np.max(np.abs(a.heatmap - b.heatmap))) <= SAME_MAP_TOLERANCE
+        for a, b in zip(first.images, second.images)
+    )
 
 
 def random_map(seed: int = 0) -> MapFunction:
@@ -229,7 +263,8 @@ def evaluate(
 
     Args:
         exports: version folder(s); several exports (e.g. one per target layer) are compared side by side.
-        samples: the images (see :func:`load_samples` / :func:`samples_from_arrays`).
+        samples: the images (see :func:`load_samples` / :func:`samples_from_arrays`); the files
+            :func:`load_samples` left out are named in the report's ``skipped``.
         server: ``HOST:PORT`` to evaluate a served model instead (with ``model``).
         model: the model name on ``server``.
         steps: points on the deletion and insertion curves, besides the start.
@@ -253,7 +288,7 @@ def evaluate(
         for backend in backends:
             backend.close()
     _warn_if_flat(results)
-    return EvaluationReport(results, steps, blur_sigma, pointing_tolerance, list(samples))
+    return EvaluationReport(results, steps, blur_sigma, pointing_tolerance, list(samples), skipped_of(samples))
 
 
 def _warn_if_flat(results: Sequence[MethodScores]) -> None:

@@ -36,6 +36,13 @@ from ._encoded import DEFAULT_MAX_PIXELS, colormap_table, decode_images, overlay
 from ._graph import Candidate, ModelGraph, bind_capture
 from ._tail import import_tail, tail_graph_def
 
+LABEL_TEXT_SCOPE = "gradcam_serving_label_text"
+"""Name scope of the ops that turn class indices into label text (``AsString`` without ``labels``).
+
+String work runs on the host CPU in TF Serving by design, like decoding and PNG encoding;
+``validate``'s GPU-kernel check leaves this scope out, so it names only the model's own ops.
+"""
+
 __all__ = ["GradcamModule", "Preprocessing", "ScoreMode"]
 
 ScoreMode = sig.ScoreMode
@@ -426,9 +433,10 @@ class GradcamModule(tf.Module):
         )
 
     def _labels(self, class_index: tf.Tensor) -> tf.Tensor:
-        if self._label_values is None:
-            return tf.strings.as_string(class_index)
-        return tf.gather(tf.constant(self._label_values, tf.string), class_index)
+        with tf.name_scope(LABEL_TEXT_SCOPE):
+            if self._label_values is None:
+                return tf.strings.as_string(class_index)
+            return tf.gather(tf.constant(self._label_values, tf.string), class_index)
 
     def _outputs(self, probabilities: tf.Tensor, class_index: tf.Tensor) -> dict[str, tf.Tensor]:
         class_index = tf.cast(class_index, tf.int32)

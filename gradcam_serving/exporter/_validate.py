@@ -7,6 +7,7 @@ the way ``tensorflow_model_server`` does, and the report says pass or fail.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,16 @@ from gradcam_serving.runtime import ExportSession, load_failure, run_checked
 
 from ._compat import serving_version_check
 from ._graph import REFUSED_OPS
+from ._signatures import LABEL_TEXT_SCOPE
 from ._warmup import WARMUP_FILE, sample_requests, warmup_records
 
 __all__ = ["Check", "ValidationReport", "validate_export"]
 
 _LOAD_CHECK = "loads with the TF1 loader and the 'serve' tag"
 
+
+# Nodes of the export's own label text (tf.name_scope numbers a scope entered again: ``_1``, ``_2``...).
+_LABEL_TEXT_NODE = re.compile(rf"(^|/){LABEL_TEXT_SCOPE}(_\d+)?/")
 
 # Ops of the checkpoint saver/restorer: run once at load on the host, by design.
 _SAVER_OPS = frozenset({"SaveV2", "RestoreV2", "MergeV2Checkpoints", "ShardedFilename", "StaticRegexFullMatch",
@@ -91,7 +96,8 @@ def _function_ops(graph_def: Any, roots: list[str]) -> set[str]:
             continue
         seen.add(name)
         for node in library[name].node_def:
-            ops.add(node.op)
+            if not _LABEL_TEXT_NODE.search(node.name):
+                ops.add(node.op)
             pending.extend(_called_functions(node))
     return ops
 
@@ -99,8 +105,9 @@ def _function_ops(graph_def: Any, roots: list[str]) -> set[str]:
 def _compute_ops(export: ExportSession) -> set[str]:
     """Op types on the model's compute path: what the uint8-image signatures run.
 
-    Image decoding and PNG encoding (only in the ``*_bytes`` signatures) run on the host CPU in
-    TF Serving by design, so they are left out of the GPU check.
+    Image decoding and PNG encoding (only in the ``*_bytes`` signatures) and the label text
+    (``LABEL_TEXT_SCOPE``) run on the host CPU in TF Serving by design, so they are left out
+    of the GPU check.
     """
     graph_def = export.meta_graph.graph_def
     nodes = {node.name: node for node in graph_def.node}
@@ -115,7 +122,8 @@ def _compute_ops(export: ExportSession) -> set[str]:
         if name in seen or name not in nodes:
             continue
         seen.add(name)
-        ops.add(nodes[name].op)
+        if not _LABEL_TEXT_NODE.search(name):
+            ops.add(nodes[name].op)
         functions.extend(_called_functions(nodes[name]))
         pending.extend(nodes[name].input)
     return (ops | _function_ops(graph_def, functions)) - {f.signature.name for f in graph_def.library.function}
@@ -146,7 +154,7 @@ def _check_ops(
     report.add("GPU kernels", None if cpu_only else True,
                f"no GPU kernel on the model's compute path (these run on the host CPU): {', '.join(cpu_only)}"
                if cpu_only else "every op on the model's compute path has a GPU kernel "
-               "(image decoding and PNG encoding run on the CPU by design)")
+               "(image decoding, PNG encoding and label text run on the CPU by design)")
 
 
 def _check_contract(report: ValidationReport, export: ExportSession) -> None:

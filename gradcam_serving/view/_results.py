@@ -3,12 +3,16 @@
 The folder's ``results-*.parquet`` rows are held as one pyarrow table: the page gets every row
 without its raw ``cam`` (a listing stays small), and asks for one row's ``cam`` or overlay when it
 is chosen. Overlay files are sent only from inside the folder, through the gallery's confinement
-check, so neither a ``..`` in a row nor a symlink in the folder reaches another file.
+check, so neither a ``..`` in a row nor a symlink in the folder reaches another file. A row
+without an overlay comes with its input image (the file the row names, decoded and re-encoded
+as a small PNG, so only pixels of a real image leave the server), for the page to draw the map over it.
 pyarrow comes with the ``[beam]`` extra and is imported only here.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -23,6 +27,9 @@ __all__ = ["LISTED", "Results", "read_results"]
 LISTED = ("path", "label", "predicted_class", "predicted_score", "method", "rank", "explained_class",
           "explained_label", "score", "peak_row", "peak_col", "area_above_half", "height", "width")
 """The parquet columns the page's table shows (``cam`` is sent per row, on demand)."""
+
+IMAGE_SIDE = 640
+"""A row's input image is sent at most this many pixels per side (the page draws it at 320, twice for HiDPI)."""
 
 
 def _number(value: Any) -> Any:
@@ -65,13 +72,14 @@ class Results:
         return self.table.slice(index, 1).to_pylist()[0]
 
     def cam(self, index: int) -> dict[str, Any]:
-        """One row's raw ``cam`` and its shape, for the page to draw its heatmap."""
+        """One row's raw ``cam`` and its shape, and its input image (or why not), for the page to draw the map over it."""
         row = self._row(index)
         shape = row.get("cam_shape") or []
         values = row.get("cam") or []
         if len(shape) != 2 or shape[0] * shape[1] != len(values):
             raise ViewError(404, f"row {index} ({row.get('path')}) holds no 2-D cam (cam_shape {shape})")
-        return {"shape": shape, "cam": [_number(v) for v in values]}
+        image, problem = _input_image(row)
+        return {"shape": shape, "cam": [_number(v) for v in values], "image": image, "image_problem": problem}
 
     def overlay(self, index: int) -> bytes:
         """The row's overlay PNG, read only from inside the folder."""
@@ -83,6 +91,31 @@ class Results:
         if path is None:
             raise ViewError(404, f"overlay of row {index}: {problem}")
         return path.read_bytes()
+
+
+def _input_image(row: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The row's input image as a PNG data URL (at most :data:`IMAGE_SIDE` per side), else ``None`` and why.
+
+    The pixels are taken as the export decoded them (no EXIF rotation), so the map lies where it was
+    computed; a file whose size is not the row's (changed since the job) is not used.
+    """
+    from PIL import Image
+
+    path = row.get("path")
+    if not path:
+        return None, "the row names no input file"
+    try:
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+    except Exception as exc:  # noqa: BLE001 - any unreadable input (gone, remote, not an image) is one line
+        return None, f"its input {path} could not be read ({type(exc).__name__})"
+    size = (row.get("width"), row.get("height"))
+    if None not in size and image.size != size:
+        return None, f"its input {path} is {image.size[0]}×{image.size[1]} now, the row says {size[0]}×{size[1]}"
+    image.thumbnail((IMAGE_SIDE, IMAGE_SIDE))
+    encoded = io.BytesIO()
+    image.save(encoded, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(encoded.getvalue()).decode("ascii"), None
 
 
 def _read_table(files: list[Path]) -> Any:

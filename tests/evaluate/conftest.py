@@ -121,3 +121,39 @@ def _save_edge_export(module: Path, path: Path) -> Path:
 def edge_export(shapes: Shapes, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _save_edge_export(shapes.module, tmp_path_factory.mktemp("edges") / "1")
 
+
+
+@dataclass(frozen=True)
+class PoolAndFlatten:
+    """Two tiny untrained exports with five methods: Grad-CAM's family coincides on one, not on the other."""
+
+    pooled: Path  # features -> global average pooling -> dense: the class score is linear in the features
+    flattened: Path  # features -> flatten -> dense: each position has its own weights, so the maps differ
+    photos: Path  # three readable PNGs and ``broken.jpg``, which is not an image
+
+
+@pytest.fixture(scope="session")
+def pool_and_flatten(tmp_path_factory: pytest.TempPathFactory) -> PoolAndFlatten:
+    import keras
+    import numpy as np
+    from PIL import Image
+
+    from gradcam_serving.exporter import export_model
+
+    root = tmp_path_factory.mktemp("pool_and_flatten")
+    paths = {}
+    for head in ("pooled", "flattened"):
+        keras.utils.set_random_seed(1)
+        inputs = keras.Input((32, 32, 3))
+        x = keras.layers.Conv2D(8, 3, activation="relu", name="features")(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x) if head == "pooled" else keras.layers.Flatten()(x)
+        keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="head")(x)).save(root / f"{head}.keras")
+        paths[head] = export_model(root / f"{head}.keras", root / "models", head, version=1,
+                                   methods="gradcam,hirescam,xgradcam,layercam,eigencam").path
+    photos = root / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+    (photos / "broken.jpg").write_bytes(b"not a jpeg, only text with a .jpg name")
+    return PoolAndFlatten(paths["pooled"], paths["flattened"], photos)

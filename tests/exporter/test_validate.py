@@ -231,3 +231,18 @@ def test_gpu_check_leaves_out_image_decoding_and_png_encoding(export):
     _check_ops(report, ops, compute, has_gpu_kernel=lambda op: op not in no_gpu, built_with_gpu=True)
     check = _by_name(report)["GPU kernels"]
     assert check.ok is None and check.detail.endswith("the host CPU): Conv2D"), check.detail
+
+
+def test_gpu_check_leaves_out_the_exports_own_label_text(export):
+    """Without ``labels`` the export writes class indices as text (AsString, host-only): its own design, no warning."""
+    from gradcam_serving.exporter._validate import ValidationReport, _check_ops, _compute_ops, _op_types
+    from gradcam_serving.runtime import ExportSession
+
+    with ExportSession(export) as session:
+        assert session.metadata.labels is None
+        ops, compute = _op_types(session.meta_graph), _compute_ops(session)
+    assert "AsString" in ops and "AsString" not in compute, sorted(compute)
+    report = ValidationReport(export)
+    _check_ops(report, ops, compute, has_gpu_kernel=lambda op: op != "AsString", built_with_gpu=True)
+    check = _by_name(report)["GPU kernels"]
+    assert check.ok is True and "label text" in check.detail, check.detail

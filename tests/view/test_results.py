@@ -240,3 +240,41 @@ def test_a_folder_that_is_not_a_batch_output_is_refused(tmp_path: Path) -> None:
     (tmp_path / "results-00000-of-00001.parquet").write_text("not parquet", encoding="utf-8")
     with pytest.raises(ValueError, match="results-00000-of-00001.parquet is not a readable Parquet file"):
         read_results(tmp_path)
+
+
+def _canvas_pixels(page: Any, selector: str) -> np.ndarray:
+    pixels = page.evaluate(f"(() => {{ const c = document.querySelector('{selector}');"
+                           "return [c.height, c.width, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]; })()")
+    height, width, values = pixels
+    return np.asarray(values, np.float64).reshape(height, width, 4)[..., :3]
+
+
+def test_a_row_without_an_overlay_draws_its_map_over_its_image(browser: Any, results_only: Served) -> None:
+    """The row's image is known and readable: the map is blended over it, as an overlay would be, not drawn alone."""
+    from PIL import Image
+
+    page = _open(browser, results_only)
+    row = json.loads(urllib.request.urlopen(f"{results_only.url}api/results", timeout=10).read())["rows"][3]
+    page.locator("#results-table tbody tr[data-index='3']").click()
+    page.wait_for_selector("#result-detail[data-kind=cam][data-under=image]")
+    drawn = _canvas_pixels(page, "#result-heatmap")
+    # The heatmap alone, drawn by the page's own functions from the same cam, at the same size.
+    page.evaluate("""async () => {
+        const json = await (await fetch('/api/results/3/cam')).json();
+        const cam = {shape: json.shape, values: Float32Array.from(json.cam, (v) => (v == null ? 0 : Math.max(v, 0)))};
+        const peak = cam.values.reduce((m, v) => Math.max(m, v), 0);
+        const shown = document.querySelector('#result-heatmap');
+        const alone = colouredMap(resize(cam, shown.height, shown.width), peak, state.luts.jet);
+        alone.id = 'heatmap-alone';
+        document.body.append(alone);
+    }""")
+    alone = _canvas_pixels(page, "#heatmap-alone")
+    image = np.asarray(Image.open(row["path"]).convert("RGB"), np.float64)
+    assert image.shape == drawn.shape, (image.shape, drawn.shape)
+    blend = page.evaluate("BLEND")
+    expected = (1 - blend) * image + blend * alone
+    assert np.abs(drawn - alone).mean() > 20, "the map is drawn alone, without its image"
+    assert np.abs(drawn - expected).mean() < 2, np.abs(drawn - expected).mean()
+    assert "over the image" in page.locator("#result-caption").inner_text()
+    assert page.errors == []
+    page.close()

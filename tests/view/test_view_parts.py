@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gradcam_serving.errors import readable_error
@@ -118,3 +119,35 @@ def test_served_model_answers_like_the_export_and_says_when_the_server_went_away
         assert gone.value.status == 503 and "not answering" in gone.value.message
     finally:
         served.close()
+
+
+@pytest.mark.parametrize("case", ["readable", "missing", "resized", "not an image"])
+def test_a_result_row_comes_with_its_input_image_or_says_why_not(tmp_path: Path, case: str) -> None:
+    """The page draws a row's raw cam over the file the row names; a file gone or changed since is named instead."""
+    import base64
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from gradcam_serving.view import read_results
+
+    image = shapes_image(4, 30, 40)
+    path = tmp_path / "photo.png"
+    if case != "missing":
+        path.write_bytes(b"text" if case == "not an image" else png_bytes(image[:20] if case == "resized" else image))
+    (tmp_path / "out").mkdir()
+    table = pa.table({"path": [str(path)], "cam": [[0.0, 1.0, 0.5, 0.25]], "cam_shape": [[2, 2]],
+                      "height": [30], "width": [40]})
+    pq.write_table(table, tmp_path / "out" / "results-00000-of-00001.parquet")
+    answer = read_results(tmp_path / "out").cam(0)
+    assert answer["shape"] == [2, 2]
+    if case == "readable":
+        assert answer["image_problem"] is None
+        header, data = answer["image"].split(",", 1)
+        assert header == "data:image/png;base64"
+        assert (np.asarray(Image.open(io.BytesIO(base64.b64decode(data)))) == image).all()
+    else:
+        assert answer["image"] is None and str(path) in answer["image_problem"]
+        assert ("is 40×20 now, the row says 40×30" in answer["image_problem"]) == (case == "resized")

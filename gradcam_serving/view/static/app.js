@@ -742,6 +742,7 @@ async function showResult(row) {
   figure.hidden = false;
   figure.dataset.index = row.index;
   figure.dataset.kind = "";
+  figure.dataset.under = "";
   $("#result-caption").textContent = `${what}, score ${fixed(row.score)}: loading…`;
   try {
     if (row.overlay) {
@@ -776,18 +777,39 @@ async function showResult(row) {
       const scale = Math.min(1, DETAIL_SIDE / Math.max(w, h));
       const big = resize(cam, Math.max(1, Math.round(h * scale)), Math.max(1, Math.round(w * scale)));
       const drawn = colouredMap(big, peak, state.luts.jet);
+      const photo = json.image ? await decodedImage(json.image) : null;
+      if (results.selected !== row.index) return;
       canvas.width = drawn.width; canvas.height = drawn.height;
-      canvas.getContext("2d").drawImage(drawn, 0, 0);
-      canvas.setAttribute("aria-label", `Heatmap from the raw cam: ${what}`);
+      drawOver(canvas.getContext("2d"), photo, drawn);
+      canvas.setAttribute("aria-label", `Heatmap from the raw cam${photo ? " over the image" : ""}: ${what}`);
       canvas.hidden = false;
       figure.dataset.kind = "cam";
+      figure.dataset.under = photo ? "image" : "none";
+      const under = photo ? `, over the image at ${Math.round(100 * BLEND)}%` : `; ${json.image_problem || "no image"}, so the map alone`;
       $("#result-caption").textContent = `${what}, score ${fixed(row.score)} (heatmap from the raw cam ` +
-        `${cam.shape[0]}×${cam.shape[1]}, max ${peak.toPrecision(3)}, jet; no overlay was written)`;
+        `${cam.shape[0]}×${cam.shape[1]}, max ${peak.toPrecision(3)}, jet${under}; no overlay was written)`;
     }
   } catch (error) {
     image.hidden = true; canvas.hidden = true;
     $("#result-caption").textContent = `${what}: ${error.message}`;
   }
+}
+
+// A data URL's picture, decoded (a row's input image, sent with its cam).
+async function decodedImage(url) {
+  const image = new Image();
+  image.src = url;
+  await image.decode();
+  return image;
+}
+
+// The map over the image as the live panels and explain-batch's overlays blend it; the map alone without an image.
+function drawOver(context, photo, map) {
+  const {width, height} = context.canvas;
+  if (photo) context.drawImage(photo, 0, 0, width, height);
+  context.globalAlpha = photo ? BLEND : 1;
+  context.drawImage(map, 0, 0, width, height);
+  context.globalAlpha = 1;
 }
 
 function drawSummary(summary) {
