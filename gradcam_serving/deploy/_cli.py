@@ -146,7 +146,7 @@ def _tls(key: str | None, cert: str | None, ca: str | None, verify: bool, secret
 @click.option("--startup-seconds", type=click.IntRange(min=1), default=600, show_default=True, help=f"How long Kubernetes waits for the gRPC port before restarting the pod: TF Serving opens it after every model has loaded and replayed its warmup, so give at least twice your slowest measured load (the startup probe tries every {STARTUP_PROBE_PERIOD} s).")
 @click.option("--gpu-memory-fraction", type=float, help="--per_process_gpu_memory_fraction for the server.")
 @click.option("--allow-growth", is_flag=True, help="Grow GPU memory on demand (writes session_config.pbtxt).")
-@click.option("--place-pruned-graph", is_flag=True, help="Place and optimise only the subgraph each signature runs (writes session_config.pbtxt): about half the load and warmup time (README: Load time).")
+@click.option("--place-pruned-graph", is_flag=True, help="Place and optimise only the subgraph each signature runs (writes session_config.pbtxt): about half the load and warmup time (docs/deploying.md: Load time).")
 @click.option("--image-tag", help=f"tensorflow/serving tag without -gpu (default: X.Y.0 of the TensorFlow that wrote the exports, else {DEFAULT_IMAGE_TAG}).")
 @click.option("--grpc-port", type=int, default=8500, show_default=True)
 @click.option("--rest-port", type=int, default=8501, show_default=True)

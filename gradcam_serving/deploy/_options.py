@@ -263,7 +263,7 @@ class DeploymentOptions:
         place_pruned_graph: the session config's ``graph_options.place_pruned_graph``:
             each signature's run places and optimises only the subgraph it
             runs, not the whole graph of every signature, which shortens the
-            load and the warmup (README, "Load time, warmup and stopping").
+            load and the warmup (docs/deploying.md, "Load time, warmup and stopping").
         config_dir: container folder holding the config files. Kept apart
             from the model volume so Kubernetes can mount a ConfigMap there
             and update it in place (``subPath`` mounts never update).

@@ -2,7 +2,7 @@
 
 Two glibc levers; ``benchmarks/soak.py`` measures what they do (a burst of
 malformed and very large requests, RSS at rest before and after), and the
-README's Measured section gives its numbers:
+docs/measured.md gives its numbers:
 
 * **A fixed mmap threshold.** glibc serves allocations above
   ``M_MMAP_THRESHOLD`` with their own ``mmap`` and unmaps them on ``free``; but
