@@ -19,10 +19,10 @@ gRPC client, with Beam's retries and client-side throttling). The
 Needs the ``[beam]`` extra; in-process explaining also needs ``[tf]``.
 """
 
-from importlib import import_module as _import_module
+from gradcam_serving.lazy import lazy_module_attributes
 
 _HOMES = {
-    "ExplainPlan": "_explain", "heatmap_stats": "_explain", "resolve_methods": "_explain",
+    "ExplainPlan": "_explain", "heatmap_stats": "_explain",
     "ExplainModelHandler": "_handlers", "RemoteExplainModelHandler": "_handlers", "localize_export": "_handlers",
     "ExplainTransform": "_pipeline", "ReadImages": "_pipeline", "WriteExplanations": "_pipeline",
     "input_kind": "_pipeline", "input_root": "_pipeline", "parquet_schema": "_pipeline", "relative_name": "_pipeline",
@@ -37,16 +37,7 @@ _HOMES = {
 the command without importing Beam or TensorFlow."""
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = globals()[name] = getattr(_import_module(f"{__name__}.{_HOMES[name]}"), name)
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
+__getattr__, __dir__ = lazy_module_attributes(__name__, _HOMES)
 
 __all__ = [
     "BORDER_BAND",
@@ -77,6 +68,5 @@ __all__ = [
     "parquet_schema",
     "prepare_output",
     "relative_name",
-    "resolve_methods",
     "run_batch",
 ]

@@ -24,7 +24,9 @@ classes this server parses them with, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gradcam_serving.lazy import lazy_module_attributes
 
 from gradcam_serving.server._config import batching_parameters_class, monitoring_config_class
 from gradcam_serving.server._errors import Code, ServingError
@@ -55,16 +57,6 @@ __all__ = [
     "ssl_config_message",
 ]
 
-_LAZY = {
-    "ModelServer": "gradcam_serving.server._server",
-    "create_server": "gradcam_serving.server._server",
-    "ServingCore": "gradcam_serving.server._core",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_module_attributes(
+    __name__, {"ModelServer": "_server", "create_server": "_server", "ServingCore": "_core"}
+)
