@@ -65,14 +65,18 @@ __all__ = [
     "TensorSpec",
     "Timeout",
     "VersionStatus",
+    "explain_command",
     "overlay_heatmap",
     "overlay_png",
+    "predict_command",
     "save_overlay",
 ]
 
-# numpy-backed names load on first access (PEP 562), so importing the client
+# numpy-backed names (and the commands) load on first access (PEP 562), so importing the client
 # does not import numpy; ``from gradcam_serving.client import overlay_png`` works as usual.
 _LAZY = {
+    "explain_command": "_cli",
+    "predict_command": "_cli",
     "ImageInput": "_images",
     "Images": "_images",
     "overlay_heatmap": "_overlay",

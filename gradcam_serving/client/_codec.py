@@ -135,11 +135,24 @@ def _cam(response: Any) -> np.ndarray | None:
     return tensor_to_array(response.outputs[sig.CAM]).astype(np.float32, copy=False)
 
 
+_METHOD_OUTPUT = "method"
+"""The CAM method that ran ([N] strings), in every explain/top-k answer of exports that name it."""
+
+
+def _method(response: Any) -> str | None:
+    """The method that ran; ``None`` from exports made before answers named it."""
+    if _METHOD_OUTPUT not in response.outputs:
+        return None
+    names = tensor_to_array(response.outputs[_METHOD_OUTPUT]).ravel()
+    return _text(names[0]) if names.size else None
+
+
 def decode_explanation(response: Any) -> Explanation:
     """``PredictResponse`` of an ``explain`` signature → :class:`Explanation`."""
     outputs = _outputs(response, sig.EXPLAIN_OUTPUTS)
     heatmap = outputs[sig.HEATMAP].astype(np.float32, copy=False)
-    return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap, cam=_cam(response))
+    return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap, cam=_cam(response),
+                       method=_method(response))
 
 
 def decode_encoded_explanation(response: Any) -> Explanation:
@@ -147,7 +160,8 @@ def decode_encoded_explanation(response: Any) -> Explanation:
     outputs = _outputs(response, (*sig.EXPLAIN_OUTPUTS, OVERLAY_PNG))
     heatmap = outputs[sig.HEATMAP].astype(np.float32, copy=False)
     overlays = tuple(bytes(value) for value in outputs[OVERLAY_PNG].ravel())
-    return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap, overlay_png=overlays, cam=_cam(response))
+    return Explanation(**_prediction_fields(outputs, response), heatmap=heatmap, overlay_png=overlays, cam=_cam(response),
+                       method=_method(response))
 
 
 def decode_topk_explanation(response: Any, k: int | None = None) -> Explanation:
@@ -166,6 +180,7 @@ def decode_topk_explanation(response: Any, k: int | None = None) -> Explanation:
         heatmap=outputs[sig.HEATMAP].astype(np.float32, copy=False),
         cam=outputs[sig.CAM].astype(np.float32, copy=False),
         top_k=int(labels.shape[1]) if labels.ndim == 2 else 0,
+        method=_method(response),
     )
 
 

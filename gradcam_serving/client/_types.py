@@ -96,12 +96,15 @@ class Explanation(Prediction):
             (after ReLU, before resize and normalisation), comparable across
             images; ``None`` from exports that predate it.
         top_k: k for a top-k answer, ``None`` otherwise.
+        method: the CAM method that ran (e.g. ``"gradcam"``), from the answer's ``method`` output;
+            ``None`` from exports whose answers do not name it.
     """
 
     heatmap: np.ndarray
     overlay_png: tuple[bytes, ...] | None = None
     cam: np.ndarray | None = None
     top_k: int | None = None
+    method: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 from gradcam_serving.lazy import lazy_module_attributes
 
 if TYPE_CHECKING:
-    from ._backends import PLAIN_EXPLAIN_METHOD, explain_methods
+    from ._backends import explain_methods
     from ._beam import evaluate_on_beam
-    from ._cli import run_evaluate, run_sanity
+    from ._cli import evaluate_command, run_evaluate, run_sanity
     from ._data import Sample, load_samples, samples_from_arrays
     from ._metrics import adcc, auc, average_drop, blur, coherency, complexity, increase_in_confidence, masked_by_map, perturbation_curve_inputs, pointing_game_hits
     from ._report import print_sanity, print_table, write_json, write_report
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_THRESHOLD",
     "evaluate_on_beam",
-    "PLAIN_EXPLAIN_METHOD",
     "EvaluationReport",
     "ImageScores",
     "MapFunction",
@@ -45,6 +44,7 @@ __all__ = [
     "coherency",
     "complexity",
     "evaluate",
+    "evaluate_command",
     "explain_methods",
     "increase_in_confidence",
     "load_samples",
@@ -66,9 +66,9 @@ __all__ = [
 ]
 
 _HOMES = {
-    "PLAIN_EXPLAIN_METHOD": "_backends", "explain_methods": "_backends",
+    "explain_methods": "_backends",
     "evaluate_on_beam": "_beam",
-    "run_evaluate": "_cli", "run_sanity": "_cli",
+    "evaluate_command": "_cli", "run_evaluate": "_cli", "run_sanity": "_cli",
     "Sample": "_data", "load_samples": "_data", "samples_from_arrays": "_data",
     "adcc": "_metrics", "auc": "_metrics", "average_drop": "_metrics", "blur": "_metrics", "coherency": "_metrics",
     "complexity": "_metrics", "increase_in_confidence": "_metrics", "masked_by_map": "_metrics",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from gradcam_serving.lazy import lazy_module_attributes
 
 if TYPE_CHECKING:
+    from ._cli import export_command, inspect_command, validate_command
     from ._compat import SERVING_VERSIONS, compatibility_problems, image_tag_for, op_registry, release_of, writer_version
     from ._export import ExportResult, Inspection, export_model, inspect_model, read_export_methods, read_labels
     from ._gate import open_export, run_checked, run_like_tf_serving
@@ -39,8 +40,10 @@ __all__ = [
     "ScoreMode",
     "ValidationReport",
     "compatibility_problems",
+    "export_command",
     "export_model",
     "image_tag_for",
+    "inspect_command",
     "inspect_model",
     "open_export",
     "op_registry",
@@ -49,11 +52,13 @@ __all__ = [
     "release_of",
     "run_checked",
     "run_like_tf_serving",
+    "validate_command",
     "validate_export",
     "writer_version",
 ]
 
 _HOMES = {
+    "export_command": "_cli", "inspect_command": "_cli", "validate_command": "_cli",
     "SERVING_VERSIONS": "_compat", "compatibility_problems": "_compat", "image_tag_for": "_compat",
     "op_registry": "_compat", "release_of": "_compat", "writer_version": "_compat",
     "ExportResult": "_export", "Inspection": "_export", "export_model": "_export", "inspect_model": "_export",

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from gradcam_serving.lazy import lazy_module_attributes
 
+from gradcam_serving.server._cli import serve_command
 from gradcam_serving.server._config import batching_parameters_class, monitoring_config_class
 from gradcam_serving.server._errors import Code, ServingError
 from gradcam_serving.server._flags import FlagError, parse_flags
@@ -54,6 +55,7 @@ __all__ = [
     "main",
     "monitoring_config_class",
     "parse_flags",
+    "serve_command",
     "ssl_config_message",
 ]
 

@@ -29,8 +29,10 @@ EXPECTED_ALL = [
     "TensorSpec",
     "Timeout",
     "VersionStatus",
+    "explain_command",
     "overlay_heatmap",
     "overlay_png",
+    "predict_command",
     "save_overlay",
 ]
 
@@ -46,9 +48,9 @@ def test_result_fields_are_pinned_and_results_stay_frozen() -> None:
 
     prediction = ["probabilities", "class_index", "score", "label", "model_spec"]
     assert [field.name for field in dataclasses.fields(client.Prediction)] == prediction
-    explanation = [*prediction, "heatmap", "overlay_png", "cam", "top_k"]
+    explanation = [*prediction, "heatmap", "overlay_png", "cam", "top_k", "method"]
     assert [field.name for field in dataclasses.fields(client.Explanation)] == explanation
-    for optional in ("overlay_png", "cam", "top_k"):
+    for optional in ("overlay_png", "cam", "top_k", "method"):
         assert client.Explanation.__dataclass_fields__[optional].default is None
     assert client.Explanation.__dataclass_params__.frozen
     assert client.Prediction.__dataclass_params__.frozen
