@@ -39,7 +39,6 @@ class BatchJob:
     input_kind: str | None = None
 
 
-
 def check_job(job: BatchJob) -> None:
     """Refuse option combinations that cannot mean anything, before anything runs."""
     if (job.export is None) == (job.server is None):

@@ -106,6 +106,7 @@ def run_batch(job: BatchJob, pipeline_args: Sequence[str] = ()) -> BatchReport:
     refuse_existing(job.output, job.overwrite)  # before loading anything; deleted only once the job is sound
     facts = model_facts(job.export, job.server, job.model)
     methods = sig.resolve_methods(job.methods, facts.methods, facts.default_method)
+    threshold = BORDER_THRESHOLD if job.border_threshold is None else job.border_threshold
     prepare_output(job.output, job.overwrite)
     options = PipelineOptions(list(pipeline_args))
     started = time.perf_counter()
@@ -115,8 +116,7 @@ def run_batch(job: BatchJob, pipeline_args: Sequence[str] = ()) -> BatchReport:
             _handler(job, methods), class_from_label=job.class_from_label, max_pixels=facts.max_pixels,
             labels=facts.labels, num_classes=facts.num_classes)
         _ = explained | "Write" >> WriteExplanations(job.output, overlays=job.overlays, heatmaps=job.heatmaps,
-                                                    top_k=job.top_k,
-                                                    border_threshold=_or(job.border_threshold, BORDER_THRESHOLD),
+                                                    top_k=job.top_k, border_threshold=threshold,
                                                     input_root=input_root(job.source, job.input_kind))
         result = pipeline.run()
         result.wait_until_finish()
@@ -124,10 +124,6 @@ def run_batch(job: BatchJob, pipeline_args: Sequence[str] = ()) -> BatchReport:
     with FileSystems.open(FileSystems.join(job.output, "summary.json")) as handle:
         summary = json.loads(handle.read())
     return BatchReport(summary["images"], summary["failed"], summary["rows"], seconds, job.output, summary)
-
-
-def _or(value: float | None, default: float) -> float:
-    return default if value is None else value
 
 
 class _quiet_beam:
