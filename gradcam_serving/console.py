@@ -1,8 +1,13 @@
-"""What every command-line entry point writes on stderr: one line per failure, our warnings, no TensorFlow noise.
+"""What every command shares: one line per failure, our warnings, no TensorFlow noise, and common click pieces.
 
-Public on the shared floor because every command shares it: ``gradcam_serving.cli``
-and the ``deploy``, ``batch`` and ``view`` subcommands use it without importing
-each other.
+Public on the shared floor because every command uses it: each package's
+``_cli`` module defines its commands with these helpers without importing
+another package's, and ``gradcam_serving.cli`` only registers them.
+
+Exit codes, the same for every command: 0 success, 1 a failed check or an error
+(one ``error: ...`` line), 2 a usage error (click's own). Failures leave a
+command as :class:`click.exceptions.Exit`, never as ``SystemExit``, so
+``gradcam_serving.cli.main`` always returns the code.
 """
 
 from __future__ import annotations
@@ -13,15 +18,32 @@ import os
 import sys
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
 from gradcam_serving.errors import readable_error
 
-__all__ = ["error_line", "errors_as_exit", "quiet_tensorflow", "warnings_as_lines"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Numbers",
+    "error_line",
+    "errors_as_exit",
+    "progress_steps",
+    "quiet_tensorflow",
+    "verbose_option",
+    "warnings_as_lines",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""A failed check (``validate`` says FAIL) or an error (one ``error: ...`` line on stderr)."""
+EXIT_USAGE = 2
+"""A usage error: an unknown option, a missing argument, a value click or a parameter type refused."""
 
 error_line = readable_error
 """The one-line message of an exception (kept under this name for the commands' callers)."""
@@ -37,7 +59,10 @@ _quiet_depth = 0
 
 @contextmanager
 def errors_as_exit(verbose: bool = False) -> Iterator[None]:
-    """Turn every failure into one line on stderr and exit code 1; ``verbose`` adds the full trace."""
+    """Turn every failure into one line on stderr and exit code 1; ``verbose`` adds the full trace.
+
+    Raises :class:`click.exceptions.Exit` (not ``SystemExit``), like every other way out of a command.
+    """
     try:
         yield
     except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
@@ -46,7 +71,51 @@ def errors_as_exit(verbose: bool = False) -> Iterator[None]:
         if verbose:
             traceback.print_exc()
         click.echo(f"error: {error_line(exc)}", err=True)
-        sys.exit(1)
+        raise click.exceptions.Exit(EXIT_FAILED) from None
+
+
+verbose_option = click.option(
+    "--verbose", is_flag=True, help="Show TensorFlow's own log lines and warnings, and the full trace of a failure."
+)
+"""The ``--verbose`` flag of every command that may touch TensorFlow."""
+
+
+class Numbers(click.ParamType):
+    """A comma-separated list of ``count`` numbers, e.g. ``0,1`` or ``123.7,116.3,103.5``."""
+
+    def __init__(self, count: int, kind: type = float) -> None:
+        self.count = count
+        self.kind = kind
+        self.name = f"{count} comma-separated numbers"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[Any, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            numbers = tuple(self.kind(part) for part in str(value).split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not {self.count} comma-separated numbers", param, ctx)
+        if len(numbers) != self.count:
+            self.fail(f"expected {self.count} comma-separated numbers, got {len(numbers)} in {value!r}", param, ctx)
+        return numbers
+
+
+@contextmanager
+def progress_steps() -> Iterator[Callable[[str], None]]:
+    """A spinner with the current step on a terminal (stderr); silence when piped."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda _step: None
+        return
+    with console.status("Starting") as status:
+
+        def update(step: str) -> None:
+            console.log(step)
+            status.update(step)
+
+        yield update
 
 
 @contextmanager

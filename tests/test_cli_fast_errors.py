@@ -142,3 +142,14 @@ def test_readable_error_on_a_real_tensorflow_assert() -> None:
         checked(tf.constant([1, 7]))
     assert "[[{{node" in str(info.value)
     assert readable_error(info.value) == "values must be below 3; got [1 7] in a batch of 2"
+
+
+def test_main_returns_every_exit_code_and_the_help_documents_them(files: dict[str, str], capsys) -> None:
+    """One convention: ``main()`` returns 0, 1 (failure) or 2 (usage) and never raises ``SystemExit``."""
+    from gradcam_serving.cli import main
+
+    assert main(["--help"]) == 0
+    assert "Exit codes:" in capsys.readouterr().out
+    assert main(["no-such-command"]) == 2
+    assert main(["explain-batch", files["root"], "--output", f"{files['root']}/out"]) == 1  # refused by errors_as_exit
+    assert capsys.readouterr().err.splitlines()[-1].startswith("error: give either an export folder (--export)")

@@ -105,7 +105,7 @@ def test_metadata_of_a_model_that_is_not_an_export(plain_saved_model):
 
 def test_metadata_round_trips_and_names_the_table():
     from gradcam_serving import signatures as sig
-    from gradcam_serving.runtime import ExportMetadata
+    from gradcam_serving.exports import ExportMetadata
 
     metadata = ExportMetadata(methods=("layercam", "gradcam"), default_method="layercam", labels=("a", "b"),
                               input_size=(32, 48), max_pixels=4096, num_classes=2, topk=False)
@@ -152,7 +152,7 @@ def test_run_each_answers_in_request_order_and_raises_the_first_error(plain_save
 
 
 def test_metadata_names_the_layer_and_overlay_drawing():
-    from gradcam_serving.runtime import ExportMetadata
+    from gradcam_serving.exports import ExportMetadata
 
     metadata = ExportMetadata(methods=("gradcam",), default_method="gradcam", layer="block_16_project",
                               colormap="viridis", overlay_alpha=0.25)

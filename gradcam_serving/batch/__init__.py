@@ -19,16 +19,18 @@ gRPC client, with Beam's retries and client-side throttling). The
 Needs the ``[beam]`` extra; in-process explaining also needs ``[tf]``.
 """
 
-from importlib import import_module as _import_module
+from gradcam_serving.lazy import lazy_module_attributes
 
 _HOMES = {
-    "ExplainPlan": "_explain", "heatmap_stats": "_explain", "resolve_methods": "_explain",
-    "ExplainModelHandler": "_handlers", "RemoteExplainModelHandler": "_handlers", "localize_export": "_handlers",
+    "ExplainPlan": "_explain", "heatmap_stats": "_explain",
+    "ExplainModelHandler": "_handlers", "RemoteExplainModelHandler": "_handlers",
+    "ModelFacts": "_model", "localize_export": "_model", "model_facts": "_model",
     "ExplainTransform": "_pipeline", "ReadImages": "_pipeline", "WriteExplanations": "_pipeline",
     "input_kind": "_pipeline", "input_root": "_pipeline", "parquet_schema": "_pipeline", "relative_name": "_pipeline",
     "ExplainRequest": "_records", "Failure": "_records", "ImageInput": "_records", "check_image": "_records",
     "class_to_explain": "_records",
-    "OUTPUT_NAMES": "_run", "BatchJob": "_run", "BatchReport": "_run", "prepare_output": "_run", "run_batch": "_run",
+    "BatchJob": "_job", "check_job": "_job",
+    "OUTPUT_NAMES": "_run", "BatchReport": "_run", "prepare_output": "_run", "run_batch": "_run",
     "BORDER_BAND": "_summary", "BORDER_THRESHOLD": "_summary", "GRID": "_summary", "ClassSummary": "_summary",
     "border_share": "_summary", "grid_of": "_summary",
     "explain_batch_command": "_cli",
@@ -37,16 +39,7 @@ _HOMES = {
 the command without importing Beam or TensorFlow."""
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = globals()[name] = getattr(_import_module(f"{__name__}.{_HOMES[name]}"), name)
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
+__getattr__, __dir__ = lazy_module_attributes(__name__, _HOMES)
 
 __all__ = [
     "BORDER_BAND",
@@ -62,10 +55,12 @@ __all__ = [
     "ExplainTransform",
     "Failure",
     "ImageInput",
+    "ModelFacts",
     "ReadImages",
     "RemoteExplainModelHandler",
     "WriteExplanations",
     "border_share",
+    "check_job",
     "check_image",
     "class_to_explain",
     "explain_batch_command",
@@ -74,9 +69,9 @@ __all__ = [
     "input_kind",
     "input_root",
     "localize_export",
+    "model_facts",
     "parquet_schema",
     "prepare_output",
     "relative_name",
-    "resolve_methods",
     "run_batch",
 ]

@@ -12,11 +12,15 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 import click
 
 from gradcam_serving.console import errors_as_exit
+
+if TYPE_CHECKING:
+    from ._job import BatchJob
+    from ._run import BatchReport
 
 __all__ = ["explain_batch_command"]
 
@@ -53,7 +57,7 @@ def _existing_source(ctx: click.Context, param: click.Parameter, source: str) ->
 @click.option("--input-kind", type=click.Choice(("auto", "files", "manifest", "tfrecord")), default="auto",
               show_default=True, help="How to read SOURCE (auto: .csv/.jsonl manifest, .tfrecord, else files).")
 @click.option("--border-threshold", type=float, default=None,
-              help="Flag a class when this share of its evidence of its strong evidence lies in the border band (default 0.5).")
+              help="Flag a class when this share of its strong evidence lies in the border band (default 0.5).")
 @click.option("--tf-threads", type=int, default=0, show_default=True,
               help="TensorFlow threads per worker process (0: TensorFlow decides).")
 @click.option("--runner", default="DirectRunner", show_default=True, help="Beam runner; other Beam options pass through.")
@@ -70,14 +74,17 @@ def explain_batch_command(ctx: click.Context, source: str, export: str | None, s
     --direct_running_mode multi_processing, or --project/--region/--temp_location for Dataflow,
     --flink_master for Flink, ...
     """
+    from ._job import BatchJob, check_job  # neither Beam nor TensorFlow
+
     with errors_as_exit(verbose):
         _quiet_environment(verbose)
-        options: dict[str, Any] = {} if border_threshold is None else {"border_threshold": border_threshold}
-        job = dict(
-            source=source, output=output, export=export, server=server, model=model,
-            methods=list(methods) or None, top_k=top_k, class_from_label=class_from_label, batch_size=batch_size,
-            overlays=overlays, heatmaps=heatmaps, overwrite=overwrite, session_threads=tf_threads,
-            input_kind=None if input_kind == "auto" else input_kind, **options)
+        job = BatchJob(
+            source, output, export=export, server=server, model=model, methods=methods or None, top_k=top_k,
+            class_from_label=class_from_label, batch_size=batch_size, overlays=overlays, heatmaps=heatmaps,
+            overwrite=overwrite, border_threshold=border_threshold, session_threads=tf_threads,
+            input_kind=None if input_kind == "auto" else input_kind,
+        )
+        check_job(job)
         report = _run(job, ["--runner", runner, *ctx.args], verbose)
     click.echo(report.line())
 
@@ -88,19 +95,19 @@ def _quiet_environment(verbose: bool) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def _run(job: dict[str, Any], pipeline_args: list[str], verbose: bool) -> Any:
+def _run(job: BatchJob, pipeline_args: list[str], verbose: bool) -> BatchReport:
     """Run the job; without ``verbose``, everything written to stderr (Beam, TF, workers) goes to a log file."""
     if verbose:
-        from gradcam_serving.batch._run import BatchJob, run_batch
+        from ._run import run_batch
 
-        return run_batch(BatchJob(**job), pipeline_args)
+        return run_batch(job, pipeline_args)
     direct = pipeline_args[1] in ("DirectRunner", "direct", "SwitchingDirectRunner")
     with _stderr_to_log() as (terminal, log_path):
         try:
             with _progress_line(terminal, direct):
-                from gradcam_serving.batch._run import BatchJob, run_batch
+                from ._run import run_batch
 
-                report = run_batch(BatchJob(**job), pipeline_args)
+                report = run_batch(job, pipeline_args)
         except (ValueError, OSError):  # the job was refused (options, output folder, export): its line says it all
             os.unlink(log_path)
             raise

@@ -18,7 +18,7 @@ from gradcam_serving import signatures as sig
 
 from ._records import ExplainRequest, Failure
 
-__all__ = ["Backend", "ExplainPlan", "Outcome", "explain_batch", "heatmap_stats", "resolve_methods"]
+__all__ = ["Backend", "ExplainPlan", "Outcome", "explain_batch", "heatmap_stats"]
 
 Outcome = list[dict[str, Any]] | Failure
 """Per image: its rows (one per method and explained class), or why it failed."""
@@ -42,35 +42,15 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class ExplainPlan:
-    """What to compute per image: the methods, how many of the most probable classes, whether to keep overlays."""
+    """What to compute per image: the methods, how many of the most probable classes, whether to keep overlays.
+
+    ``methods`` are already resolved (:func:`gradcam_serving.signatures.resolve_methods`): names the export holds,
+    or :data:`~gradcam_serving.signatures.DEFAULT_METHOD` for its plain ``explain_bytes``.
+    """
 
     methods: tuple[str, ...]
     top_k: int = 1
     overlays: bool = False
-
-
-def resolve_methods(requested: Sequence[str] | str | None, exported: Sequence[str], default: str | None) -> tuple[str, ...]:
-    """The methods to run: ``None`` -> the export's default, ``"all"`` -> every exported one, else as asked.
-
-    Raises:
-        ValueError: a method the export does not hold (naming those it does), or an export without any.
-    """
-    if not exported:
-        raise ValueError(
-            "the export has no explain_bytes_<method> signatures (made before they existed); re-export it"
-        )
-    if requested is None or (not isinstance(requested, str) and len(requested) == 0):
-        if default is None and len(exported) > 1:
-            raise ValueError(f"the export does not say which method is its default; pick one of {', '.join(exported)} "
-                             "(or all)")
-        return (default or exported[0],)
-    names = [requested] if isinstance(requested, str) else list(requested)
-    if "all" in names:
-        return tuple(exported)
-    missing = [m for m in names if m not in exported]
-    if missing:
-        raise ValueError(f"method(s) {', '.join(missing)} not exported; the export holds: {', '.join(exported)}")
-    return tuple(dict.fromkeys(names))
 
 
 def explain_batch(backend: Backend, requests: Sequence[ExplainRequest], plan: ExplainPlan) -> list[Outcome]:

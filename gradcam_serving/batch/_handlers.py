@@ -15,8 +15,6 @@ instead of taking the serving fleet down.
 from __future__ import annotations
 
 import os
-import tempfile
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -26,41 +24,11 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, Remote
 from gradcam_serving import signatures as sig
 
 from ._progress import NAMESPACE as METRICS_NAMESPACE
-from ._explain import ExplainPlan, explain_batch, resolve_methods
+from ._explain import ExplainPlan, explain_batch
+from ._model import localize_export
 from ._records import STAGE_EXPLAIN, ExplainRequest
 
-__all__ = ["ExplainModelHandler", "RemoteExplainModelHandler", "localize_export"]
-
-
-_local_copies: dict[str, str] = {}
-_local_lock = threading.Lock()
-
-
-def localize_export(path: str) -> str:
-    """A local folder holding the export at ``path``: itself if local, else a copy made once per process."""
-    if os.path.isdir(path):
-        return path
-    with _local_lock:
-        if path not in _local_copies:
-            _local_copies[path] = _copy_to_local(path)
-        return _local_copies[path]
-
-
-def _copy_to_local(path: str) -> str:
-    from apache_beam.io.filesystems import FileSystems
-
-    root = path.rstrip("/")
-    (matched,) = FileSystems.match([f"{root}/**"])
-    if not matched.metadata_list:
-        raise FileNotFoundError(f"no export found at {path} (no files under it)")
-    target = tempfile.mkdtemp(prefix="gradcam_export_")
-    for meta in matched.metadata_list:
-        relative = meta.path[len(root) + 1:]
-        destination = os.path.join(target, *relative.split("/"))
-        os.makedirs(os.path.dirname(destination), exist_ok=True)
-        with FileSystems.open(meta.path) as source, open(destination, "wb") as sink:
-            sink.write(source.read())
-    return target
+__all__ = ["ExplainModelHandler", "RemoteExplainModelHandler"]
 
 
 class _SessionBackend:
@@ -94,7 +62,8 @@ class ExplainModelHandler(ModelHandler[ExplainRequest, PredictionResult, Any]):
 
     Args:
         export: the version folder (``BASE/NAME/VERSION``), local or on any Beam filesystem.
-        methods: CAM methods, ``"all"``, or ``None`` for the export's default.
+        methods: CAM methods, ``"all"``, or ``None`` for the export's default (checked against the loaded
+            export once, by :func:`gradcam_serving.signatures.resolve_methods`).
         top_k: explain the k most probable classes of each image (1: the requested or predicted class).
         overlays: keep the export's overlay PNG of each row.
         batch_size: the most images per ``Session.run``.
@@ -119,6 +88,7 @@ class ExplainModelHandler(ModelHandler[ExplainRequest, PredictionResult, Any]):
         self._top_k = top_k
         self._overlays = overlays
         self._session_threads = session_threads
+        self._plan: ExplainPlan | None = None
 
     def load_model(self) -> Any:
         from gradcam_serving.runtime import ExportSession, tool_session_config
@@ -129,10 +99,11 @@ class ExplainModelHandler(ModelHandler[ExplainRequest, PredictionResult, Any]):
     def run_inference(
         self, batch: Sequence[ExplainRequest], model: Any, inference_args: dict[str, Any] | None = None
     ) -> Iterable[PredictionResult]:
-        metadata = model.metadata
-        plan = ExplainPlan(resolve_methods(self._methods, metadata.methods, metadata.default_method),
-                           self._top_k, self._overlays)
-        outcomes = explain_batch(_SessionBackend(model, self._overlays), batch, plan)
+        if self._plan is None:  # once per handler, not per batch: the loaded export cannot change its methods
+            metadata = model.metadata
+            self._plan = ExplainPlan(sig.resolve_methods(self._methods, metadata.methods, metadata.default_method),
+                                     self._top_k, self._overlays)
+        outcomes = explain_batch(_SessionBackend(model, self._overlays), batch, self._plan)
         return [PredictionResult(request, outcome) for request, outcome in zip(batch, outcomes)]
 
     def get_num_bytes(self, batch: Sequence[ExplainRequest]) -> int:
@@ -226,7 +197,7 @@ class RemoteExplainModelHandler(RemoteModelHandler[ExplainRequest, PredictionRes
     def _plan_for(self, client: Any) -> ExplainPlan:
         if self._plan is None:
             exported = sig.exported_methods(client.metadata().signatures)
-            methods = resolve_methods(self._methods, exported, None)
+            methods = sig.resolve_methods(self._methods, exported)
             self._plan = ExplainPlan(methods, self._top_k, self._overlays)
         return self._plan
 

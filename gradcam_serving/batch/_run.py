@@ -1,8 +1,10 @@
 """One ``explain-batch`` job: check the output folder, build the pipeline, run it, report.
 
-The export's metadata (methods, labels, pixel limit) is read once in the
-driver, so a wrong ``--method`` fails before any worker starts, and the
-pixel limit and label texts reach the per-image check.
+The job is built once (:class:`BatchJob`) and only travels down: the model's
+facts (methods, labels, pixel limit) are read once in the driver
+(:func:`~._model.model_facts`), so a wrong ``--method`` fails before any worker
+starts; the methods are resolved there, once, and the pieces below (the read
+transform, the model handler, the writer) each get the plain values they need.
 """
 
 from __future__ import annotations
@@ -19,39 +21,18 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from ._explain import resolve_methods
-from ._handlers import ExplainModelHandler, RemoteExplainModelHandler, localize_export
+from gradcam_serving import signatures as sig
+
+from ._handlers import ExplainModelHandler, RemoteExplainModelHandler
+from ._job import BatchJob, check_job
+from ._model import model_facts
 from ._pipeline import ExplainTransform, ReadImages, WriteExplanations, input_root
 from ._summary import BORDER_THRESHOLD
 
-__all__ = ["BatchJob", "BatchReport", "OUTPUT_NAMES", "prepare_output", "run_batch"]
+__all__ = ["BatchReport", "OUTPUT_NAMES", "prepare_output", "run_batch"]
 
 OUTPUT_NAMES = ("results-*.parquet", "failed.jsonl", "summary.json", "summary.png", "overlays/**", "heatmaps/**")
 """What a job writes under its output folder (and what ``overwrite`` deletes first)."""
-
-
-@dataclass(frozen=True)
-class BatchJob:
-    """What to explain, with what, and where the results go.
-
-    Exactly one of ``export`` (in-process) or ``server`` + ``model`` (remote) is given.
-    """
-
-    source: str
-    output: str
-    export: str | None = None
-    server: str | None = None
-    model: str | None = None
-    methods: Sequence[str] | str | None = None
-    top_k: int = 1
-    class_from_label: bool = False
-    batch_size: int = 16
-    overlays: bool = False
-    heatmaps: str = "none"
-    overwrite: bool = False
-    border_threshold: float = BORDER_THRESHOLD
-    session_threads: int = 0
-    input_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,32 +92,6 @@ def _existing(output: str) -> list[str]:
     return [m.path for m in result.metadata_list]
 
 
-@dataclass(frozen=True)
-class _ExportFacts:
-    methods: tuple[str, ...]
-    labels: tuple[str, ...] | None
-    num_classes: int | None
-    max_pixels: int | None
-
-
-def _export_facts(job: BatchJob) -> _ExportFacts:
-    if job.export is not None:
-        from gradcam_serving.runtime import ExportMetadata, read_saved_model
-
-        local = localize_export(job.export)
-        meta_graphs = read_saved_model(local).meta_graphs
-        names = [name for graph in meta_graphs for name in graph.signature_def]
-        metadata = ExportMetadata.read(local, names)
-        methods = resolve_methods(job.methods, metadata.methods, metadata.default_method)
-        return _ExportFacts(methods, metadata.labels, metadata.num_classes, metadata.max_pixels)
-    from gradcam_serving import signatures as sig
-    from gradcam_serving.client import ExplainClient
-
-    with ExplainClient(job.server, job.model) as client:  # type: ignore[arg-type]
-        exported = sig.exported_methods(client.metadata().signatures)
-    return _ExportFacts(resolve_methods(job.methods, exported, None), None, None, None)
-
-
 def _handler(job: BatchJob, methods: tuple[str, ...]) -> Any:
     if job.export is not None:
         return ExplainModelHandler(job.export, methods=methods, top_k=job.top_k, overlays=job.overlays,
@@ -145,35 +100,23 @@ def _handler(job: BatchJob, methods: tuple[str, ...]) -> Any:
                                      overlays=job.overlays, batch_size=job.batch_size)
 
 
-def check_job(job: BatchJob) -> None:
-    """Refuse option combinations that cannot mean anything, before anything runs."""
-    if (job.export is None) == (job.server is None):
-        raise ValueError("give either an export folder (--export) or a server (--server HOST:PORT --model NAME)")
-    if job.server is not None and not job.model:
-        raise ValueError("--server needs --model NAME (the served model's name)")
-    if job.top_k < 1:
-        raise ValueError(f"--top-k must be at least 1; got {job.top_k}")
-    if job.top_k > 1 and job.class_from_label:
-        raise ValueError("--top-k and --class-from-label cannot be combined: --top-k picks the classes itself")
-    if job.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1; got {job.batch_size}")
-
-
 def run_batch(job: BatchJob, pipeline_args: Sequence[str] = ()) -> BatchReport:
     """Run the job on the runner ``pipeline_args`` name (the DirectRunner by default) and wait for it."""
     check_job(job)
     refuse_existing(job.output, job.overwrite)  # before loading anything; deleted only once the job is sound
-    facts = _export_facts(job)
+    facts = model_facts(job.export, job.server, job.model)
+    methods = sig.resolve_methods(job.methods, facts.methods, facts.default_method)
+    threshold = BORDER_THRESHOLD if job.border_threshold is None else job.border_threshold
     prepare_output(job.output, job.overwrite)
     options = PipelineOptions(list(pipeline_args))
     started = time.perf_counter()
     with _quiet_beam():
         pipeline = beam.Pipeline(options=options)
         explained = pipeline | "Read" >> ReadImages(job.source, job.input_kind) | "Explain" >> ExplainTransform(
-            _handler(job, facts.methods), class_from_label=job.class_from_label, max_pixels=facts.max_pixels,
+            _handler(job, methods), class_from_label=job.class_from_label, max_pixels=facts.max_pixels,
             labels=facts.labels, num_classes=facts.num_classes)
         _ = explained | "Write" >> WriteExplanations(job.output, overlays=job.overlays, heatmaps=job.heatmaps,
-                                                    top_k=job.top_k, border_threshold=job.border_threshold,
+                                                    top_k=job.top_k, border_threshold=threshold,
                                                     input_root=input_root(job.source, job.input_kind))
         result = pipeline.run()
         result.wait_until_finish()

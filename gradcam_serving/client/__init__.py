@@ -22,7 +22,6 @@ Example:
 Failed calls raise :class:`gradcam_serving.errors.RpcError` subclasses.
 """
 
-from importlib import import_module as _import_module
 from types import FunctionType as _FunctionType
 
 from gradcam_serving.client._async_client import AsyncExplainClient
@@ -45,6 +44,7 @@ from gradcam_serving.client._types import (
     TensorSpec,
     VersionStatus,
 )
+from gradcam_serving.lazy import lazy_module_attributes as _lazy_module_attributes
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -65,14 +65,18 @@ __all__ = [
     "TensorSpec",
     "Timeout",
     "VersionStatus",
+    "explain_command",
     "overlay_heatmap",
     "overlay_png",
+    "predict_command",
     "save_overlay",
 ]
 
-# numpy-backed names load on first access (PEP 562), so importing the client
+# numpy-backed names (and the commands) load on first access (PEP 562), so importing the client
 # does not import numpy; ``from gradcam_serving.client import overlay_png`` works as usual.
 _LAZY = {
+    "explain_command": "_cli",
+    "predict_command": "_cli",
     "ImageInput": "_images",
     "Images": "_images",
     "overlay_heatmap": "_overlay",
@@ -88,16 +92,7 @@ def _publish(member: object) -> object:
     return member
 
 
-def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = _import_module(f"{__name__}.{_LAZY[name]}")
-    value = globals()[name] = _publish(getattr(module, name))
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_module_attributes(__name__, _LAZY, publish=_publish)
 
 
 for _name in __all__:

@@ -288,7 +288,7 @@ class BaseExplainClient:
             return self._topk_call(images, top_k)
         encoded = _encoded.read_encoded(images)
         codec = _codec()
-        if method is not None:
+        if method is not None and method != sig.DEFAULT_METHOD:
             if encoded is None:
                 request = codec.explain_request(self._model_spec(sig.explain_signature(method)), images, class_index)
                 return Call(_wire.PREDICT_METHOD, request, _wire.PredictResponse, codec.decode_explanation)
@@ -319,20 +319,27 @@ class BaseExplainClient:
     @staticmethod
     def _asked_for_missing(call: Call[Any], exc: FailedPreconditionError, method: str | None, top_k: int | None) -> bool:
         """Whether ``exc`` says the export lacks the method or top-k signature this call asked for."""
-        return (method is not None or top_k is not None) and _encoded.is_missing_signature(
+        return (method not in (None, sig.DEFAULT_METHOD) or top_k is not None) and _encoded.is_missing_signature(
             exc.details, call.request.model_spec.signature_name
         )
 
     def _not_exported(self, method: str | None, top_k: int | None, metadata: ModelMetadata) -> ValueError:
-        """The error for a method (or top-k) the export does not hold, listing what it holds."""
-        held = sig.exported_methods(metadata.signatures)
+        """The error for a method (or top-k) the export does not hold, listing what it holds.
+
+        The method is checked by :func:`gradcam_serving.signatures.resolve_methods`, so the message is the one
+        every tool gives for an unknown method.
+        """
         if top_k is not None:
             return ValueError(
                 f"model {self._model_name!r} has no {sig.EXPLAIN_TOPK} signature (exported before top-k "
                 "existed); re-export it with this version of gradcam-serving to use top_k"
             )
-        listing = ", ".join(held) if held else "none (an export made before explain_<method>; omit method=)"
-        return ValueError(f"method {method!r} is not exported by model {self._model_name!r}; its methods: {listing}")
+        try:
+            sig.resolve_methods(method, sig.exported_methods(metadata.signatures))
+        except ValueError as exc:
+            return ValueError(f"model {self._model_name!r}: {exc}")
+        return ValueError(f"model {self._model_name!r} lists method {method!r} but has no "
+                          f"{sig.explain_signature(str(method))} signature; its export is incomplete")
 
     def _pixels_predict_call(self, images: Images) -> Call[Prediction]:
         codec = _codec()

@@ -12,38 +12,25 @@ Needs TensorFlow for in-process exports; against a server (``server=``,
 ``model=``) only the thin client is used.
 """
 
-from ._backends import PLAIN_EXPLAIN_METHOD, explain_methods
-from ._data import Sample, Samples, Skipped, load_samples, samples_from_arrays
-from ._metrics import (
-    adcc,
-    auc,
-    average_drop,
-    blur,
-    coherency,
-    complexity,
-    increase_in_confidence,
-    masked_by_map,
-    perturbation_curve_inputs,
-    pointing_game_hits,
-)
-from ._cli import run_evaluate, run_sanity
-from ._report import print_sanity, print_table, write_json, write_report
-from ._runner import EvaluationReport, ImageScores, MapFunction, MethodScores, evaluate, random_map
-from ._sanity import DEFAULT_THRESHOLD, SanityReport, rank_correlation, sanity_check, similarity_per_step, ssim
+from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def __getattr__(name: str) -> object:
-    """``evaluate_on_beam`` loads Apache Beam, so it is imported only when used (PEP 562)."""
-    if name == "evaluate_on_beam":
-        from ._beam import evaluate_on_beam
+from gradcam_serving.lazy import lazy_module_attributes
 
-        return evaluate_on_beam
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+if TYPE_CHECKING:
+    from ._backends import explain_methods
+    from ._beam import evaluate_on_beam
+    from ._cli import evaluate_command, run_evaluate, run_sanity
+    from ._data import Sample, Samples, Skipped, load_samples, samples_from_arrays
+    from ._metrics import adcc, auc, average_drop, blur, coherency, complexity, increase_in_confidence, masked_by_map, perturbation_curve_inputs, pointing_game_hits
+    from ._report import print_sanity, print_table, write_json, write_report
+    from ._runner import EvaluationReport, ImageScores, MapFunction, MethodScores, evaluate, random_map
+    from ._sanity import DEFAULT_THRESHOLD, SanityReport, rank_correlation, sanity_check, similarity_per_step, ssim
 
 __all__ = [
     "DEFAULT_THRESHOLD",
     "evaluate_on_beam",
-    "PLAIN_EXPLAIN_METHOD",
     "EvaluationReport",
     "ImageScores",
     "MapFunction",
@@ -59,6 +46,7 @@ __all__ = [
     "coherency",
     "complexity",
     "evaluate",
+    "evaluate_command",
     "explain_methods",
     "increase_in_confidence",
     "load_samples",
@@ -78,3 +66,22 @@ __all__ = [
     "write_json",
     "write_report",
 ]
+
+_HOMES = {
+    "explain_methods": "_backends",
+    "evaluate_on_beam": "_beam",
+    "evaluate_command": "_cli", "run_evaluate": "_cli", "run_sanity": "_cli",
+    "Sample": "_data", "Samples": "_data", "Skipped": "_data", "load_samples": "_data", "samples_from_arrays": "_data",
+    "adcc": "_metrics", "auc": "_metrics", "average_drop": "_metrics", "blur": "_metrics", "coherency": "_metrics",
+    "complexity": "_metrics", "increase_in_confidence": "_metrics", "masked_by_map": "_metrics",
+    "perturbation_curve_inputs": "_metrics", "pointing_game_hits": "_metrics",
+    "print_sanity": "_report", "print_table": "_report", "write_json": "_report", "write_report": "_report",
+    "EvaluationReport": "_runner", "ImageScores": "_runner", "MapFunction": "_runner", "MethodScores": "_runner",
+    "evaluate": "_runner", "random_map": "_runner",
+    "DEFAULT_THRESHOLD": "_sanity", "SanityReport": "_sanity", "rank_correlation": "_sanity",
+    "sanity_check": "_sanity", "similarity_per_step": "_sanity", "ssim": "_sanity",
+}
+"""Where each public name lives, loaded on first use: numpy, TensorFlow and Beam stay unloaded until needed,
+so the command line registers ``evaluate`` cheaply."""
+
+__getattr__, __dir__ = lazy_module_attributes(__name__, _HOMES)

@@ -10,7 +10,7 @@ with batching enabled does the batching.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -18,10 +18,7 @@ import numpy as np
 
 from gradcam_serving import signatures as sig
 
-__all__ = ["PLAIN_EXPLAIN_METHOD", "Backend", "InProcessBackend", "ServerBackend", "explain_methods"]
-
-PLAIN_EXPLAIN_METHOD = "default"
-"""The name evaluate reports for the plain ``explain`` signature of an export that has no ``explain_<method>``."""
+__all__ = ["Backend", "InProcessBackend", "ServerBackend", "choose_methods", "explain_methods"]
 
 
 _EXPLAIN_INPUTS = set(sig.signature_table(())[sig.EXPLAIN].inputs)
@@ -32,7 +29,7 @@ def explain_methods(signatures: Mapping[str, tuple[set[str], set[str]]]) -> dict
 
     The methods are those the signature table names (``explain_<method>``) that follow the
     ``explain`` contract; an export without any is evaluated through plain ``explain``
-    (as :data:`PLAIN_EXPLAIN_METHOD`).
+    (as :data:`gradcam_serving.signatures.DEFAULT_METHOD`).
     """
     def follows_contract(name: str) -> bool:
         inputs, outputs = signatures[name]
@@ -45,8 +42,19 @@ def explain_methods(signatures: Mapping[str, tuple[set[str], set[str]]]) -> dict
     if methods:
         return methods
     if sig.EXPLAIN in signatures and follows_contract(sig.EXPLAIN):
-        return {PLAIN_EXPLAIN_METHOD: sig.EXPLAIN}
+        return {sig.DEFAULT_METHOD: sig.EXPLAIN}
     raise ValueError(f"no explain signature with inputs images and class_index found (has {sorted(signatures)})")
+
+
+def choose_methods(available: Mapping[str, str], requested: Sequence[str] | None) -> dict[str, str]:
+    """``{method: signature}`` to score: every available one when nothing is asked, else those asked.
+
+    Names are checked by :func:`gradcam_serving.signatures.resolve_methods`, the one resolver every tool uses
+    (``default`` is the plain ``explain`` signature, ``all`` every method).
+    """
+    exported = [method for method in available if method != sig.DEFAULT_METHOD]
+    chosen = sig.resolve_methods(list(requested) if requested else "all", exported)
+    return {method: available.get(method, sig.explain_signature(method)) for method in chosen}
 
 
 def signature_contracts(signature_defs: Mapping[str, object]) -> dict[str, tuple[set[str], set[str]]]:

@@ -1,4 +1,8 @@
-"""The work behind ``gradcam-serving evaluate`` and ``validate --sanity`` (cli.py only parses options)."""
+"""``gradcam-serving evaluate``, and the work behind it and behind ``validate --sanity``.
+
+Importing this module imports click only; numpy, TensorFlow and Beam load when
+the command runs, after its options are checked.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,57 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
+import click
 
-from ._data import load_samples
-from ._report import print_sanity, print_table, write_json, write_report
-from ._runner import evaluate, random_map
-from ._sanity import sanity_check
+from gradcam_serving.console import errors_as_exit, quiet_tensorflow, verbose_option, warnings_as_lines
 
-__all__ = ["run_evaluate", "run_sanity"]
+__all__ = ["evaluate_command", "run_evaluate", "run_sanity"]
+
+
+def _exports_and_beam_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """Export folders (checked as before); Beam's pass-through options (``--name=value``) go to ``ctx.meta``."""
+    ctx.meta["beam_args"] = [v for v in values if v.startswith("-")]
+    folder = click.Path(exists=True, file_okay=False)
+    return tuple(folder.convert(v, param, ctx) for v in values if not v.startswith("-"))
+
+
+@click.command("evaluate", context_settings={"ignore_unknown_options": True})
+@click.argument("exports", nargs=-1, callback=_exports_and_beam_options)
+@click.option("--images", required=True, type=click.Path(exists=True),
+              help="Folder of images, or a CSV/JSONL manifest (path, optional label, optional box).")
+@click.option("--runner", help="Score on this Apache Beam runner (e.g. DirectRunner); other Beam options "
+              "pass through as --name=value. Default: in this process.")
+@click.option("--server", help="HOST:PORT of a server to evaluate instead of export folders (with --model).")
+@click.option("--model", help="Model name on --server.")
+@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Steps per deletion/insertion curve.")
+@click.option("--blur", "blur_sigma", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Gaussian blur (px) of the baseline image.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Images per predict call.")
+@click.option("--method", "methods", multiple=True,
+              help="Only this method (repeatable; 'default' is the plain explain signature); default: all exported.")
+@click.option("--limit", type=click.IntRange(min=1), help="Use only the first N images.")
+@click.option("--strict", is_flag=True, help="Refuse (exit 1, naming each) any unreadable image; default: score "
+              "the readable ones and list the others under the table and in the JSON.")
+@click.option("--random-baseline", is_flag=True, help="Also score a uniform-noise map, as a floor to beat.")
+@click.option("--json", "json_path", help="Write results JSON to this file ('-': print it instead of the table).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for curves, overlays and index.html.")
+@verbose_option
+@click.pass_context
+def evaluate_command(
+    ctx: click.Context, exports: tuple[str, ...], images: str, runner: str | None, server: str | None,
+    model: str | None, steps: int, blur_sigma: float, batch_size: int, methods: tuple[str, ...], limit: int | None,
+    strict: bool, random_baseline: bool, json_path: str | None, report_dir: str | None, verbose: bool,
+) -> None:
+    """Score the explanations of EXPORTS (version folders, in-process) or of --server/--model on images."""
+    beam_args = ctx.meta.get("beam_args", [])
+    if beam_args and runner is None:
+        raise click.UsageError(f"unknown option(s) {' '.join(beam_args)}; Beam options need --runner")
+    with errors_as_exit(verbose), warnings_as_lines(), quiet_tensorflow(verbose):
+        run_evaluate(
+            exports, images, server=server, model=model, steps=steps, blur_sigma=blur_sigma, batch_size=batch_size,
+            methods=methods, limit=limit, strict=strict, random_baseline=random_baseline, json_path=json_path,
+            report_dir=report_dir, pipeline_args=None if runner is None else ["--runner", runner, *beam_args],
+        )
 
 
 @contextmanager
@@ -62,6 +109,10 @@ def run_evaluate(
     With ``pipeline_args`` (``--runner`` and other Beam options) the images are scored by a Beam pipeline.
     Unreadable images are left out and named (``strict``: refused, every one named).
     """
+    from ._data import load_samples
+    from ._report import print_table, write_json, write_report
+    from ._runner import evaluate, random_map
+
     samples = load_samples(images, limit=limit, strict=strict)
     if pipeline_args is not None:
         report = _evaluate_on_beam(exports, samples, pipeline_args, server=server, model=model, steps=steps,
@@ -115,6 +166,12 @@ def _beam_logs_quiet() -> Iterator[None]:
 
 def run_sanity(export_dir: str | os.PathLike[str], images: str | None, threshold: float) -> bool:
     """Print the randomisation test per method; return whether every method passed."""
+    import numpy as np
+
+    from ._data import load_samples
+    from ._report import print_sanity
+    from ._sanity import sanity_check
+
     arrays = None
     if images is not None:
         samples = load_samples(images)

@@ -13,7 +13,7 @@ import numpy as np
 from gradcam_serving.errors import GradcamServingWarning
 
 from . import _metrics as m
-from ._backends import Backend, InProcessBackend, ServerBackend
+from ._backends import Backend, InProcessBackend, ServerBackend, choose_methods
 from ._data import Sample, Skipped, skipped_of
 
 __all__ = ["EvaluationReport", "ImageScores", "MapFunction", "MethodScores", "evaluate", "random_map"]
@@ -359,12 +359,7 @@ def _evaluate_backend(
 
 
 def _choose(available: dict[str, str], methods: Sequence[str] | None) -> dict[str, str]:
-    if not methods:
-        return available
-    unknown = [name for name in methods if name not in available]
-    if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; this model has {sorted(available)}")
-    return {name: available[name] for name in methods}
+    return choose_methods(available, methods)
 
 
 def _classes(backend: Backend, samples: Sequence[Sample]) -> list[int]:

@@ -35,7 +35,7 @@ import numpy as np
 
 from gradcam_serving import signatures as sig
 
-from ._backends import explain_methods, signature_contracts
+from ._backends import choose_methods, explain_methods, signature_contracts
 
 if TYPE_CHECKING:
     from gradcam_serving.runtime import ExportSession
@@ -316,12 +316,7 @@ def sanity_check(
 def _methods(export_dir: Path, methods: Sequence[str] | None) -> list[tuple[str, str]]:
     with _load(export_dir) as export:
         available = explain_methods(signature_contracts(export.signature_defs))
-    if methods:
-        unknown = [name for name in methods if name not in available]
-        if unknown:
-            raise ValueError(f"unknown method(s) {unknown}; this export has {sorted(available)}")
-        return [(name, available[name]) for name in methods]
-    return list(available.items())
+    return list(choose_methods(available, methods).items())
 
 
 def _load(export_dir: Path) -> ExportSession:

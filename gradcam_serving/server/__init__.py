@@ -24,9 +24,11 @@ classes this server parses them with, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gradcam_serving.errors import ServingError
+from gradcam_serving.lazy import lazy_module_attributes
+from gradcam_serving.server._cli import serve_command
 from gradcam_serving.server._config import batching_parameters_class, monitoring_config_class
 from gradcam_serving.server._flags import FlagError, parse_flags
 from gradcam_serving.server._main import main
@@ -51,19 +53,10 @@ __all__ = [
     "main",
     "monitoring_config_class",
     "parse_flags",
+    "serve_command",
     "ssl_config_message",
 ]
 
-_LAZY = {
-    "ModelServer": "gradcam_serving.server._server",
-    "create_server": "gradcam_serving.server._server",
-    "ServingCore": "gradcam_serving.server._core",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_module_attributes(
+    __name__, {"ModelServer": "_server", "create_server": "_server", "ServingCore": "_core"}
+)

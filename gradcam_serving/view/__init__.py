@@ -15,8 +15,7 @@ The page and its assets ship in the package (no CDN, no build step). Needs the `
 command is used, so the CLI can register the command cheaply.
 """
 
-from importlib import import_module as _import_module
-
+from gradcam_serving.lazy import lazy_module_attributes
 from gradcam_serving.view._cli import make_view_command
 
 __all__ = [
@@ -55,12 +54,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = globals()[name] = getattr(_import_module(f"{__name__}.{_LAZY[name]}"), name)
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_module_attributes(__name__, _LAZY)

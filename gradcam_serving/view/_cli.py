@@ -11,7 +11,7 @@ import importlib.util
 
 import click
 
-from gradcam_serving.console import errors_as_exit, quiet_tensorflow, warnings_as_lines
+from gradcam_serving.console import errors_as_exit, quiet_tensorflow, verbose_option, warnings_as_lines
 
 __all__ = ["make_view_command"]
 
@@ -59,7 +59,7 @@ def make_view_command() -> click.Command:
     @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
                   help="Deadline per call to --server (s).")
     @click.option("--no-warmup", is_flag=True, help="Do not run each method once at start (the first image is slower).")
-    @click.option("--verbose", is_flag=True, help="Show TensorFlow's logs and the full trace of a failure.")
+    @verbose_option
     def view(exports: tuple[str, ...], images: str | None, results: str | None, server: str | None, model: str | None,
              model_version: int | None, host: str, port: int, max_upload_mb: float, timeout: float,
              no_warmup: bool, verbose: bool) -> None:

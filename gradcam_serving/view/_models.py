@@ -27,8 +27,19 @@ from ._errors import ViewError
 
 __all__ = ["Answer", "ExportModel", "ServedModel", "ViewModel", "open_models"]
 
-PLAIN_METHOD = "default"
-"""The name shown for plain ``explain_bytes`` on an export made before ``explain_<method>`` existed."""
+
+def _page_method(model: str, method: str, methods: list[str]) -> str:
+    """The one method the page asked ``model`` for, checked by the one resolver; 404 naming the model's methods.
+
+    :data:`~gradcam_serving.signatures.DEFAULT_METHOD` (``default``) asks for the plain ``explain_bytes``.
+    """
+    try:
+        chosen = sig.resolve_methods([method], methods)
+    except ValueError as exc:
+        raise ViewError(404, f"{model}: {exc}") from None
+    if len(chosen) != 1:
+        raise ViewError(404, f"{model}: ask for one method at a time, one of {', '.join(methods)}")
+    return chosen[0]
 
 
 @dataclass(frozen=True)
@@ -100,19 +111,18 @@ class ExportModel:
         self.metadata = self.session.metadata
         self._signatures = self._explain_signatures()
         self.methods = list(self._signatures)
-        self._locks = {name: threading.Lock() for name in self._signatures.values()}
+        self._locks = {name: threading.Lock() for name in {*self._signatures.values(), sig.EXPLAIN_BYTES}}
         self._validate_lock = threading.Lock()
 
     def _explain_signatures(self) -> dict[str, str]:
         """``{method: explain_bytes_<method>}``; plain ``explain_bytes`` for an export that predates methods."""
         held = set(self.session.signature_defs)
-        signatures = {m: sig.explain_signature(m, encoded=True) for m in self.metadata.methods}
-        if not signatures and sig.EXPLAIN_BYTES in held:
-            signatures = {PLAIN_METHOD: sig.EXPLAIN_BYTES}
+        methods = sig.resolve_methods("all", self.metadata.methods)  # DEFAULT_METHOD alone for an old export
+        signatures = {m: sig.explain_signature(m, encoded=True) for m in methods}
         missing = sorted(name for name in signatures.values() if name not in held)
-        if not signatures or missing:
+        if missing:
             raise ValueError(
-                f"{self.path} has no {', '.join(missing) or sig.EXPLAIN_BYTES} signature, which the page feeds "
+                f"{self.path} has no {', '.join(missing)} signature, which the page feeds "
                 "image files to; re-export it with this version of gradcam-serving"
             )
         return signatures
@@ -158,10 +168,7 @@ class ExportModel:
         )
 
     def _signature(self, method: str) -> str:
-        try:
-            return self._signatures[method]
-        except KeyError:
-            raise ViewError(404, f"{self.name} has no method {method!r}; it has {', '.join(self.methods)}") from None
+        return sig.explain_signature(_page_method(self.name, method, self.methods), encoded=True)
 
     def card(self) -> dict[str, Any]:
         """Signatures, methods, input size, classes, the TensorFlow that wrote it and the ``validate`` verdict."""
@@ -213,7 +220,7 @@ class ServedModel:
             self.client.close()
             raise ValueError(f"cannot read model {model!r} from {server}: {exc.code_name}: "
                              f"{readable_error(exc.details)}") from None
-        self.methods = sig.exported_methods(self._metadata.signatures) or [PLAIN_METHOD]
+        self.methods = list(sig.resolve_methods("all", sig.exported_methods(self._metadata.signatures)))
         self._labels: dict[int, str] = {}
 
     def label_of(self, class_index: int) -> str:
@@ -223,11 +230,10 @@ class ServedModel:
     def explain(self, data: bytes, method: str, class_index: int) -> Answer:
         from gradcam_serving.errors import RpcError
 
-        if method not in self.methods:
-            raise ViewError(404, f"{self.name} has no method {method!r}; it has {', '.join(self.methods)}")
+        method = _page_method(self.name, method, self.methods)
         started = time.perf_counter()
         try:
-            result = self.client.explain(data, class_index, method=None if method == PLAIN_METHOD else method)
+            result = self.client.explain(data, class_index, method=method)
         except RpcError as exc:
             raise _served_error(exc, self.server) from None
         except ValueError as exc:

@@ -62,14 +62,16 @@ def test_file_names_keep_folders_below_the_input_root() -> None:
     assert relative_name("/d/train.tfrecord#sha1-ab12", "/d") == "train/sha1-ab12"
 
 
-def test_methods_resolve_against_what_the_export_holds() -> None:
-    from gradcam_serving.batch import resolve_methods
-
-    assert resolve_methods(None, ["gradcam", "layercam"], "layercam") == ("layercam",)
-    assert resolve_methods("all", ["gradcam", "layercam"], "gradcam") == ("gradcam", "layercam")
-    assert resolve_methods(["layercam", "layercam"], ["gradcam", "layercam"], "gradcam") == ("layercam",)
-    with pytest.raises(ValueError, match="holds: gradcam, layercam"):
-        resolve_methods(["eigencam"], ["gradcam", "layercam"], "gradcam")
+def test_the_job_is_checked_before_beam_loads_and_methods_resolve_with_the_one_resolver() -> None:
+    code = ("import sys; from gradcam_serving.batch import BatchJob, check_job\n"
+            "try:\n    check_job(BatchJob('x/*.jpg', 'out', export='e', server='s:1'))\n"
+            "except ValueError as exc:\n    print(exc)\n"
+            "print('apache_beam' in sys.modules, hasattr(__import__('gradcam_serving.batch').batch, 'resolve_methods'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    refusal, loaded = result.stdout.strip().splitlines()[-2:]
+    assert refusal.startswith("give either an export folder (--export) or a server")
+    assert loaded == "False False"
 
 
 def test_border_share_sees_a_corner_blob_through_a_diffuse_background() -> None:

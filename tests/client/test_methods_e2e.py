@@ -93,8 +93,16 @@ def test_top_k_equals_separate_explain_calls(client, images):
 
 @pytest.mark.parametrize("method", ["eigencam", "grad-cam"])
 def test_a_method_the_export_lacks_lists_the_exported_ones(client, images, method):
-    with pytest.raises(ValueError, match=rf"method '{method}' is not exported by model 'clf'; its methods: gradcam, layercam$"):
+    with pytest.raises(ValueError, match=rf"^model 'clf': method\(s\) '{method}' not exported; the export holds: "
+                                         r"gradcam, layercam \(or 'default' for its default, or 'all'\)$"):
         client.explain(images, method=method)
+
+
+def test_the_default_method_word_asks_for_the_plain_explain_signature(client, images):
+    plain = client.explain(images)
+    named = client.explain(images, method="default")
+    assert named.model_spec.signature_name == plain.model_spec.signature_name
+    np.testing.assert_array_equal(named.heatmap, plain.heatmap)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +124,7 @@ def test_async_client_takes_method_and_top_k(served, images):
         async with AsyncExplainClient(served, MODEL, timeout=60) as client:
             by_method = await client.explain(images, method="gradcam")
             top = await client.explain(images, top_k=3)
-            with pytest.raises(ValueError, match=r"its methods: gradcam, layercam"):
+            with pytest.raises(ValueError, match=r"the export holds: gradcam, layercam"):
                 await client.explain(images, method="hirescam")
             return by_method, top
 

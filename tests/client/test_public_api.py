@@ -29,8 +29,10 @@ EXPECTED_ALL = [
     "TensorSpec",
     "Timeout",
     "VersionStatus",
+    "explain_command",
     "overlay_heatmap",
     "overlay_png",
+    "predict_command",
     "save_overlay",
 ]
 

@@ -106,4 +106,5 @@ def test_explain_with_a_method_and_with_top_k(served, pngs, tmp_path):
     code, _, stderr = _run("explain", "--server", served.target, "--model", MODEL, "--method", "eigencam",
                            "--out", str(tmp_path), str(path))
     assert code == 1
-    assert stderr == f"error: method 'eigencam' is not exported by model '{MODEL}'; its methods: gradcam\n"
+    assert stderr == (f"error: model '{MODEL}': method(s) 'eigencam' not exported; the export holds: gradcam "
+                      "(or 'default' for its default, or 'all')\n")
