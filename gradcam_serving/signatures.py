@@ -23,6 +23,7 @@ __all__ = [
     "Output",
     "family_answering",
     "family_of",
+    "map_output",
     "output_spec",
     "CLASS_INDEX",
     "DEFAULT_EXPORT_METHOD",
@@ -250,6 +251,15 @@ def family_answering(aliases: Iterable[str]) -> Family:
             f"({', '.join(f'{f.name}: {[o.alias for o in f.outputs]}' for f in FAMILIES.values())})"
         )
     return max(fitting, key=lambda family: sum(bool(held & {o.alias, o.legacy_alias}) for o in family.outputs))
+
+
+def map_output(aliases: Iterable[str]) -> str:
+    """The alias of the map an explain signature with these outputs answers (its family's ``map``).
+
+    Raises:
+        ValueError: the outputs hold no family's map.
+    """
+    return family_answering(aliases).map
 
 
 def output_spec(alias: str) -> Output | None:

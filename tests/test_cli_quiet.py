@@ -179,10 +179,12 @@ def _view_until_ready(args: list[str], tmp_path: Path, timeout: float = 300) -> 
 
 def test_verbose_shows_tensorflow_lines(paths: Paths, tmp_path: Path) -> None:
     """``--verbose`` keeps everything, and ``TF_NOISE`` does match what TensorFlow writes (the test above can fail)."""
-    result = run_cli("inspect", paths.export, "--verbose", marker=tmp_path / "marker")
+    result = run_cli("inspect", paths.hub_module, "--verbose", marker=tmp_path / "marker")
     assert result.code == 0, result.stderr
     assert TF_NOISE.search(result.stderr), result.stderr
-    assert result.stdout == "methods: gradcam\n"
+    assert re.search(r"auto\W+c2\W+Relu", result.stdout), result.stdout
+    listed = run_cli("inspect", paths.export, marker=tmp_path / "export_marker")
+    assert listed.stdout == "methods: gradcam (cam)\n" and not listed.imported_tensorflow, listed
 
 
 def test_a_graph_assert_is_one_sentence_in_the_cli(paths: Paths, tmp_path: Path) -> None:

@@ -31,13 +31,30 @@ class Backend(Protocol):
     """Errors meaning "the export refused these inputs" (split the batch); anything else propagates."""
     failure_stage: str
 
-    def explain(self, method: str, data: Sequence[bytes], classes: Sequence[int]) -> Mapping[str, np.ndarray]:
-        """``explain_bytes_<method>`` outputs: probabilities, class_index, score, label, heatmap, cam (+ overlay_png)."""
+    def explain(self, method: str, data: Sequence[bytes], classes: Sequence[int]) -> Answers:
+        """``explain_bytes_<method>``'s answers, read by the method's family (the signature table)."""
         ...
 
     def predict(self, data: Sequence[bytes]) -> np.ndarray:
         """``predict_bytes`` probabilities ``[N, C]``."""
         ...
+
+
+@dataclass(frozen=True)
+class Answers:
+    """One explain call's outputs for N images, named by what they are rather than by a family's aliases.
+
+    Attributes:
+        predict: ``probabilities``, ``class_index``, ``score``, ``label``.
+        map: the family's map (:attr:`gradcam_serving.signatures.Family.map`), ``[N, H, W]`` in [0, 1].
+        raw: the family's map before normalisation (``cam`` for CAMs), or ``None``.
+        overlay: the family's overlay PNGs, when asked for and the family draws one.
+    """
+
+    predict: Mapping[str, np.ndarray]
+    map: np.ndarray
+    raw: np.ndarray | None = None
+    overlay: Sequence[bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,13 +107,14 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _row(request: ExplainRequest, method: str, outputs: Mapping[str, np.ndarray], j: int, *, rank: int,
+def _row(request: ExplainRequest, method: str, outputs: Answers, j: int, *, rank: int,
          plan: ExplainPlan) -> dict[str, Any]:
-    probabilities = np.asarray(outputs[sig.PROBABILITIES][j], np.float32)
+    predict = outputs.predict
+    probabilities = np.asarray(predict[sig.PROBABILITIES][j], np.float32)
     top = np.argsort(-probabilities, kind="stable")[: max(plan.top_k, 1)]
-    heatmap = np.asarray(outputs[sig.HEATMAP][j], np.float32)
-    cam = np.asarray(outputs[sig.CAM][j], np.float32) if outputs.get(sig.CAM) is not None else np.zeros((0, 0), np.float32)
-    overlay = outputs.get(sig.OVERLAY_PNG) if plan.overlays else None
+    heatmap = np.asarray(outputs.map[j], np.float32)
+    cam = np.asarray(outputs.raw[j], np.float32) if outputs.raw is not None else np.zeros((0, 0), np.float32)
+    overlay = outputs.overlay if plan.overlays else None
     return {
         "path": request.path,
         "height": request.height,
@@ -108,9 +126,9 @@ def _row(request: ExplainRequest, method: str, outputs: Mapping[str, np.ndarray]
         "top_scores": [float(probabilities[c]) for c in top],
         "method": method,
         "rank": rank,
-        "explained_class": int(np.asarray(outputs[sig.CLASS_INDEX])[j]),
-        "explained_label": _text(np.asarray(outputs[sig.LABEL])[j]),
-        "score": float(np.asarray(outputs[sig.SCORE])[j]),
+        "explained_class": int(np.asarray(predict[sig.CLASS_INDEX])[j]),
+        "explained_label": _text(np.asarray(predict[sig.LABEL])[j]),
+        "score": float(np.asarray(predict[sig.SCORE])[j]),
         "cam": cam.ravel().tolist(),
         "cam_shape": list(cam.shape),
         **heatmap_stats(heatmap),

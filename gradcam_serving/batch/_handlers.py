@@ -24,7 +24,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, Remote
 from gradcam_serving import signatures as sig
 
 from ._progress import NAMESPACE as METRICS_NAMESPACE
-from ._explain import ExplainPlan, explain_batch
+from ._explain import Answers, ExplainPlan, explain_batch
 from ._model import localize_export
 from ._records import STAGE_EXPLAIN, ExplainRequest
 
@@ -44,11 +44,19 @@ class _SessionBackend:
         self.table = export.metadata.signature_table()
         self.overlays = overlays
 
-    def explain(self, method: str, data: Sequence[bytes], classes: Sequence[int]) -> Mapping[str, np.ndarray]:
+    def explain(self, method: str, data: Sequence[bytes], classes: Sequence[int]) -> Answers:
         row = self.table[sig.explain_signature(method, encoded=True)]
-        outputs = [name for name in row.outputs if self.overlays or name != sig.OVERLAY_PNG]
+        family = sig.FAMILIES[row.family]  # type: ignore[index]
+        wanted = [spec.alias_in(row.contract) for spec in row.output_specs if self.overlays or not spec.binary]
         inputs = {row.pixels: np.asarray(data, dtype=object), sig.CLASS_INDEX: np.asarray(classes, np.int32)}
-        return self.export.run(row.name, inputs, outputs)
+        out = self.export.run(row.name, inputs, wanted)
+        overlays = [spec.alias_in(row.contract) for spec in family.encoded_outputs if spec.binary]
+        binary = next((out[alias] for alias in overlays if alias in out), None)
+        return Answers(
+            predict={alias: out[alias] for alias in sig.PREDICT_OUTPUTS}, map=out[family.map],
+            raw=out.get(family.raw) if family.raw else None,
+            overlay=None if binary is None else [bytes(v) for v in binary.ravel()],
+        )
 
     def predict(self, data: Sequence[bytes]) -> np.ndarray:
         row = self.table[sig.PREDICT_BYTES]
@@ -124,10 +132,14 @@ class _ClientBackend:
         self.refusals = (InvalidArgumentError,)
         self.client = client
 
-    def explain(self, method: str, data: Sequence[bytes], classes: Sequence[int]) -> Mapping[str, np.ndarray]:
+    def explain(self, method: str, data: Sequence[bytes], classes: Sequence[int]) -> Answers:
         result = self.client.explain(list(data), list(classes), method=method)
-        names = (sig.PROBABILITIES, sig.CLASS_INDEX, sig.SCORE, sig.LABEL, sig.HEATMAP, sig.CAM, sig.OVERLAY_PNG)
-        return {name: getattr(result, name) for name in names}
+        family = sig.FAMILIES[result.family]
+        return Answers(
+            predict={alias: np.asarray(getattr(result, alias)) for alias in sig.PREDICT_OUTPUTS},
+            map=result.heatmap, raw=result.outputs.get(family.raw) if family.raw else None,
+            overlay=result.overlay_png,
+        )
 
     def predict(self, data: Sequence[bytes]) -> np.ndarray:
         return np.asarray(self.client.predict(list(data)).probabilities)

@@ -66,6 +66,7 @@ __all__ = [
     "Timeout",
     "VersionStatus",
     "explain_command",
+    "explanation_from_outputs",
     "overlay_heatmap",
     "overlay_png",
     "predict_command",
@@ -76,6 +77,7 @@ __all__ = [
 # does not import numpy; ``from gradcam_serving.client import overlay_png`` works as usual.
 _LAZY = {
     "explain_command": "_cli",
+    "explanation_from_outputs": "_codec",
     "predict_command": "_cli",
     "ImageInput": "_images",
     "Images": "_images",

@@ -7,7 +7,7 @@ no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -46,6 +46,7 @@ __all__ = [
     "decode_topk_explanation",
     "explain_bytes_request",
     "explain_request",
+    "explanation_from_outputs",
     "predict_bytes_request",
     "predict_request",
     "with_k",
@@ -113,19 +114,19 @@ def _text(value: object) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _prediction_fields(outputs: dict[str, np.ndarray], response: Any) -> dict[str, Any]:
+def _prediction_fields(outputs: dict[str, np.ndarray], model_spec: ModelSpec) -> dict[str, Any]:
     return {
         sig.PROBABILITIES: outputs[sig.PROBABILITIES].astype(np.float32, copy=False),
         sig.CLASS_INDEX: outputs[sig.CLASS_INDEX].astype(np.int32, copy=False),
         sig.SCORE: outputs[sig.SCORE].astype(np.float32, copy=False),
         sig.LABEL: tuple(_text(value) for value in outputs[sig.LABEL].ravel()),
-        "model_spec": _model_spec_of(response.model_spec),
+        "model_spec": model_spec,
     }
 
 
 def decode_prediction(response: Any) -> Prediction:
     """``PredictResponse`` of the ``predict`` signature → :class:`Prediction`."""
-    return Prediction(**_prediction_fields(_outputs(response, sig.PREDICT_OUTPUTS), response))
+    return Prediction(**_prediction_fields(_outputs(response, sig.PREDICT_OUTPUTS), _model_spec_of(response.model_spec)))
 
 
 def _decoded(alias: str, value: np.ndarray) -> np.ndarray:
@@ -140,28 +141,44 @@ def _decoded(alias: str, value: np.ndarray) -> np.ndarray:
 
 
 def _explanation(response: Any, *, topk: bool = False, k: int | None = None, encoded: bool = False) -> Explanation:
-    """Any explain answer → :class:`Explanation`, read by its family's outputs (the signature table).
+    """A ``PredictResponse`` of any explain signature → :class:`Explanation` (see :func:`explanation_from_outputs`)."""
+    arrays = {alias: tensor_to_array(tensor) for alias, tensor in response.outputs.items()}
+    return explanation_from_outputs(arrays, _model_spec_of(response.model_spec), topk=topk, k=k, encoded=encoded)
 
-    ``topk``: an ``explain_topk*`` answer, whose per-class outputs are ``[N, k, ...]``; ``k`` trims its
-    padding rows. ``encoded`` requires the family's binary outputs (the overlay PNG of the ``*_bytes``
-    twins), under their current or their legacy alias.
+
+def explanation_from_outputs(
+    arrays: Mapping[str, np.ndarray],
+    model_spec: ModelSpec,
+    *,
+    topk: bool = False,
+    k: int | None = None,
+    encoded: bool = False,
+) -> Explanation:
+    """Any explain answer, as arrays by alias, → :class:`Explanation`, read by its family's outputs.
+
+    The one reader of explain answers: the client's responses and an export run in-process (``view``)
+    come through here, so both follow the signature table. ``topk``: an ``explain_topk*`` answer, whose
+    per-class outputs are ``[N, k, ...]``; ``k`` trims its padding rows. ``encoded`` requires the
+    family's binary outputs (the overlay PNG of the ``*_bytes`` twins), under their current or their
+    legacy alias.
     """
     try:
-        family = sig.family_answering(response.outputs)
+        family = sig.family_answering(arrays)
     except ValueError:
         maps = sorted({family.map for family in sig.FAMILIES.values()})
         raise GradcamServingError(
-            f"the response lacks outputs {maps} (it has {sorted(response.outputs)}); "
-            "is the model a gradcam-serving export?"
+            f"the response lacks outputs {maps} (it has {sorted(arrays)}); is the model a gradcam-serving export?"
         ) from None
-    outputs = _outputs(response, (*sig.PREDICT_OUTPUTS, family.map))
-    extra = {alias: tensor_to_array(response.outputs[alias]) for alias in response.outputs if alias not in outputs}
-    outputs.update(extra)
+    missing = [alias for alias in sig.PREDICT_OUTPUTS if alias not in arrays]
+    if missing:
+        raise GradcamServingError(
+            f"the response lacks outputs {missing} (it has {sorted(arrays)}); is the model a gradcam-serving export?"
+        )
+    outputs = {alias: np.asarray(value) for alias, value in arrays.items()}
     if topk and k is not None:
         outputs = {alias: _rows(alias, value, k) for alias, value in outputs.items()}
-    fields = _prediction_fields(outputs, response)
+    fields = _prediction_fields(outputs, model_spec)
     decoded = {alias: _decoded(alias, value) for alias, value in outputs.items() if alias not in sig.PREDICT_OUTPUTS}
-    binary = _binary_outputs(family, decoded, required=encoded)
     methods = decoded.get(sig.METHOD)
     labels = outputs[sig.LABEL]
     if topk:
@@ -170,7 +187,7 @@ def _explanation(response: Any, *, topk: bool = False, k: int | None = None, enc
         **fields,
         heatmap=decoded[family.map],
         cam=decoded.get(sig.CAM),
-        overlay_png=binary,
+        overlay_png=_binary_outputs(family, decoded, required=encoded),
         top_k=(int(labels.shape[1]) if labels.ndim == 2 else 0) if topk else None,
         method=None if methods is None else tuple(str(row[0]) if row.size else "" for row in methods.reshape(len(methods), -1)),
         family=family.name,

@@ -33,7 +33,7 @@ def explain_methods(signatures: Mapping[str, tuple[set[str], set[str]]]) -> dict
     """
     def follows_contract(name: str) -> bool:
         inputs, outputs = signatures[name]
-        return inputs == _EXPLAIN_INPUTS and sig.HEATMAP in outputs
+        return inputs == _EXPLAIN_INPUTS and any(family.map in outputs for family in sig.FAMILIES.values())
 
     methods = {
         method: sig.explain_signature(method)
@@ -97,7 +97,7 @@ class InProcessBackend:
 
     def explain(self, signature: str, images: np.ndarray, class_index: np.ndarray) -> np.ndarray:
         inputs = {sig.IMAGES: images, sig.CLASS_INDEX: np.asarray(class_index, np.int32)}
-        return self._run(signature, inputs, sig.HEATMAP)
+        return self._run(signature, inputs, sig.map_output(self.export.signature(signature).outputs))
 
     def _run(self, signature: str, inputs: Mapping[str, np.ndarray], output: str) -> np.ndarray:
         from gradcam_serving.runtime import run_checked
@@ -136,7 +136,7 @@ def _method_of(signature: str) -> str | None:
     """The client's ``method=`` for a signature :func:`explain_methods` found (None for plain ``explain``)."""
     if signature == sig.EXPLAIN:
         return None
-    for method in sig.METHODS:
+    for method in sig.METHOD_FAMILIES:
         if signature == sig.explain_signature(method):
             return method
     raise ValueError(f"{signature!r} is neither 'explain' nor an explain_<method> signature")

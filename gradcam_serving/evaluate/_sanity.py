@@ -207,7 +207,7 @@ def _layer_order(export: ExportSession, signature: str) -> list[tuple[str, list[
     forward pass first reads them, so this is the network's order.
     """
     definition = export.meta_graph.signature_def[signature]
-    call = export.graph.get_tensor_by_name(definition.outputs[sig.HEATMAP].name).op
+    call = export.graph.get_tensor_by_name(definition.outputs[sig.map_output(definition.outputs)].name).op
     variables = {n.name for n in export.meta_graph.graph_def.node if n.op == "VarHandleOp"}
     layers: dict[str, list[str]] = {}
     for tensor in call.inputs:
@@ -220,7 +220,7 @@ def _layer_order(export: ExportSession, signature: str) -> list[tuple[str, list[
 def _function_node_names(export: ExportSession, signature: str) -> list[str]:
     """Node names of every function the signature's call reaches."""
     definition = export.meta_graph.signature_def[signature]
-    call = export.graph.get_tensor_by_name(definition.outputs[sig.HEATMAP].name).op
+    call = export.graph.get_tensor_by_name(definition.outputs[sig.map_output(definition.outputs)].name).op
     library = {f.signature.name: f for f in export.meta_graph.graph_def.library.function}
     pending = [call.get_attr("f").name] if "f" in call.node_def.attr else []
     seen: set[str] = set()
@@ -342,9 +342,11 @@ def _cascade(
     seed: int,
     max_layers: int | None,
 ) -> MethodSanity:
+    map_alias = sig.map_output(export.signature(signature).outputs)
+
     def maps() -> np.ndarray:
         inputs = {sig.IMAGES: images, sig.CLASS_INDEX: classes}
-        return export.run(signature, inputs, [sig.HEATMAP])[sig.HEATMAP]
+        return export.run(signature, inputs, [map_alias])[map_alias]
 
     classes = np.full(len(images), sig.PREDICTED_CLASS, np.int32)
     # Explain the originally predicted class at every step, so only the model changes.

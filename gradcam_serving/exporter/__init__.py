@@ -21,7 +21,7 @@ from gradcam_serving.lazy import lazy_module_attributes
 if TYPE_CHECKING:
     from ._cli import export_command, inspect_command, validate_command
     from ._compat import SERVING_VERSIONS, compatibility_problems, image_tag_for, op_registry, release_of, writer_version
-    from ._export import ExportResult, Inspection, export_model, inspect_model, read_export_methods, read_labels
+    from ._export import ExportResult, Inspection, export_model, inspect_model, read_labels
     from ._gate import run_like_tf_serving
     from ._graph import Candidate, REFUSED_OPS
     from ._signatures import Preprocessing, ScoreMode
@@ -46,7 +46,6 @@ __all__ = [
     "inspect_command",
     "inspect_model",
     "op_registry",
-    "read_export_methods",
     "read_labels",
     "release_of",
     "run_like_tf_serving",
@@ -60,7 +59,7 @@ _HOMES = {
     "SERVING_VERSIONS": "_compat", "compatibility_problems": "_compat", "image_tag_for": "_compat",
     "op_registry": "_compat", "release_of": "_compat", "writer_version": "_compat",
     "ExportResult": "_export", "Inspection": "_export", "export_model": "_export", "inspect_model": "_export",
-    "read_export_methods": "_export", "read_labels": "_export",
+    "read_labels": "_export",
     "run_like_tf_serving": "_gate",
     "REFUSED_OPS": "_graph", "Candidate": "_graph",
     "Preprocessing": "_signatures", "ScoreMode": "_signatures",

@@ -88,6 +88,26 @@ def _model_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _print_export_methods(path: str, as_json: bool) -> bool:
+    """List the methods of the gradcam-serving export at ``path``; ``False`` if it is not one (a model to inspect)."""
+    from gradcam_serving.exports import NotAnExportError, read_export
+
+    try:
+        contents = read_export(path)
+    except NotAnExportError:
+        return False
+    if not contents.is_gradcam_serving:
+        return False
+    families = contents.families
+    if as_json:
+        click.echo(json.dumps({"methods": list(contents.methods), "default_method": contents.metadata.default_method,
+                               "families": families}))
+    else:
+        listed = ", ".join(f"{method} ({family})" for method, family in families.items())
+        click.echo(f"methods: {listed or 'gradcam (explain only)'}")
+    return True
+
+
 @click.command("inspect")
 @click.argument("model", type=_ModelSource())
 @_model_options
@@ -97,15 +117,13 @@ def inspect_command(model: str, input_size: tuple[int, int] | None, output: str 
                     verbose: bool, layer: str, as_json: bool) -> None:
     """List the layers Grad-CAM can target in MODEL and mark the automatic choice.
 
-    Given an export (a BASE/NAME/VERSION folder), list the CAM methods it holds instead.
+    Given an export (a BASE/NAME/VERSION folder), list the methods it holds instead, the default first,
+    with their families (read without TensorFlow).
     """
+    if _print_export_methods(model, as_json):
+        return
     with errors_as_exit(verbose), warnings_as_lines(), quiet_tensorflow(verbose):
-        from ._export import inspect_model, read_export_methods
-
-        methods = read_export_methods(model)
-        if methods is not None:
-            click.echo(json.dumps({"methods": methods}) if as_json else f"methods: {', '.join(methods) or 'gradcam (explain only)'}")
-            return
+        from ._export import inspect_model
 
         with progress_steps() as progress:
             progress("Loading the model and probing its feature maps")

@@ -19,7 +19,6 @@ import tensorflow as tf
 
 from gradcam_serving import signatures as sig
 from gradcam_serving.errors import GradcamServingWarning
-from gradcam_serving.exports import NotAnExportError, read_export
 
 from ._gate import verify_export
 from ._graph import Candidate, ModelGraph, scores_warning, trace_model_graph
@@ -29,7 +28,7 @@ from ._signatures import GradcamModule, Preprocessing, ScoreMode
 from ._warmup import sample_requests, warmup_records, write_warmup_requests
 from ._writer import ensure_version_free, write_version
 
-__all__ = ["ExportResult", "Inspection", "export_model", "inspect_model", "read_export_methods", "read_labels"]
+__all__ = ["ExportResult", "Inspection", "export_model", "inspect_model", "read_labels"]
 
 Progress = Callable[[str], None]
 
@@ -151,18 +150,6 @@ def inspect_model(
         output_is_sigmoid=graph.output_is_sigmoid,
         channels=graph.channels,
     )
-
-
-def read_export_methods(path: str | os.PathLike[str]) -> list[str] | None:
-    """The methods of a gradcam-serving export folder, default first, or ``None`` if ``path`` is not one.
-
-    :func:`gradcam_serving.exports.read_export` reads it (TF Serving's tag set, the metadata's order).
-    """
-    try:
-        contents = read_export(path)
-    except NotAnExportError:
-        return None
-    return list(contents.methods) if contents.is_gradcam_serving else None
 
 
 def _warn(message: str | None) -> None:

@@ -159,13 +159,10 @@ class ExportModel:
             raise ViewError(400, readable_error(exc.message)) from None
         except tf.errors.OpError as exc:
             raise ViewError(500, f"{signature} failed: {readable_error(exc.message)}") from None
-        return Answer(
-            method=method, signature=signature, probabilities=out[sig.PROBABILITIES][0],
-            class_index=int(_first(out[sig.CLASS_INDEX])), label=str(_first(out[sig.LABEL])),
-            score=float(_first(out[sig.SCORE])), heatmap=out[sig.HEATMAP][0],
-            cam=out[sig.CAM][0] if sig.CAM in out else None, overlay_png=bytes(np.asarray(out[sig.OVERLAY_PNG]).reshape(-1)[0]),
-            seconds=time.perf_counter() - started,
-        )
+        from gradcam_serving.client import ModelSpec, explanation_from_outputs
+
+        result = explanation_from_outputs(out, ModelSpec(self.name, signature, None), encoded=True)
+        return _answer(method, result, time.perf_counter() - started)
 
     def _signature(self, method: str) -> str:
         return sig.explain_signature(_page_method(self.name, method, self.methods), encoded=True)
@@ -238,19 +235,14 @@ class ServedModel:
             raise _served_error(exc, self.server) from None
         except ValueError as exc:
             raise ViewError(400, str(exc)) from None
-        index, label = int(_first(result.class_index)), str(_first(result.label))
-        self._labels[index] = label
-        return Answer(
-            method=method, signature=result.model_spec.signature_name, probabilities=np.asarray(result.probabilities[0]),
-            class_index=index, label=label, score=float(_first(result.score)), heatmap=np.asarray(result.heatmap[0]),
-            cam=None if result.cam is None else np.asarray(result.cam[0]),
-            overlay_png=result.overlay_png[0] if result.overlay_png else b"", seconds=time.perf_counter() - started,
-        )
+        answer = _answer(method, result, time.perf_counter() - started)
+        self._labels[answer.class_index] = answer.label
+        return answer
 
     def card(self) -> dict[str, Any]:
         signatures = self._metadata.signatures
         probabilities = _output_shape(signatures, sig.PREDICT, sig.PROBABILITIES)
-        heatmap = _output_shape(signatures, sig.EXPLAIN, sig.HEATMAP)
+        heatmap = _map_shape(signatures)
         return {
             "kind": "server", "source": self.name,
             "signatures": sorted(name for name in signatures if not name.startswith("__")),
@@ -263,6 +255,30 @@ class ServedModel:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _answer(method: str, result: Any, seconds: float) -> Answer:
+    """The first image of an :class:`~gradcam_serving.client.Explanation`, whichever model answered it.
+
+    The family's map is what the page draws; its raw map (``cam`` for CAMs) feeds "one scale for all".
+    """
+    raw = sig.FAMILIES[result.family].raw
+    return Answer(
+        method=method, signature=result.model_spec.signature_name, probabilities=np.asarray(result.probabilities[0]),
+        class_index=int(_first(result.class_index)), label=str(_first(result.label)),
+        score=float(_first(result.score)), heatmap=np.asarray(result.heatmap[0]),
+        cam=np.asarray(result.outputs[raw][0]) if raw in result.outputs else None,
+        overlay_png=result.overlay_png[0] if result.overlay_png else b"", seconds=seconds,
+    )
+
+
+def _map_shape(signatures: Any) -> tuple[int | None, ...] | None:
+    """The shape of ``explain``'s map (its family's, as the signature table says), which ends in the input size."""
+    try:
+        family = sig.family_answering(signatures[sig.EXPLAIN].outputs)
+    except (KeyError, ValueError):
+        return None
+    return _output_shape(signatures, sig.EXPLAIN, family.map)
 
 
 def _output_shape(signatures: Any, signature: str, alias: str) -> tuple[int | None, ...] | None:

@@ -30,6 +30,7 @@ EXPECTED_ALL = [
     "Timeout",
     "VersionStatus",
     "explain_command",
+    "explanation_from_outputs",
     "overlay_heatmap",
     "overlay_png",
     "predict_command",

@@ -23,9 +23,10 @@ def test_export_prints_the_version_folder_last(tiny_models, tmp_path):
     assert "with layercam, gradcam at c2" in result.stderr
     listed = _run("inspect", tmp_path / "models" / "pets" / "1")
     assert listed.exit_code == 0, listed.output
-    assert listed.stdout.strip() == "methods: gradcam, layercam"
+    assert listed.stdout.strip() == "methods: layercam (cam), gradcam (cam)"  # the export's order: default first
     as_json = _run("inspect", tmp_path / "models" / "pets" / "1", "--json")
-    assert json.loads(as_json.stdout) == {"methods": ["gradcam", "layercam"]}
+    assert json.loads(as_json.stdout) == {"methods": ["layercam", "gradcam"], "default_method": "layercam",
+                                          "families": {"layercam": "cam", "gradcam": "cam"}}
 
 
 def test_unknown_method_fails_with_the_valid_ones(tiny_models, tmp_path):
