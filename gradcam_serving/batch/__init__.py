@@ -23,14 +23,14 @@ from gradcam_serving.lazy import lazy_module_attributes
 
 _HOMES = {
     "ExplainPlan": "_explain", "heatmap_stats": "_explain",
-    "ExplainModelHandler": "_handlers", "RemoteExplainModelHandler": "_handlers",
+    "ExplainModelHandler": "_handlers", "RemoteExplainModelHandler": "_handlers", "explain_handler": "_handlers",
     "ModelFacts": "_model", "localize_export": "_model", "model_facts": "_model",
     "ExplainTransform": "_pipeline", "ReadImages": "_pipeline", "WriteExplanations": "_pipeline",
-    "input_kind": "_pipeline", "input_root": "_pipeline", "parquet_schema": "_pipeline", "relative_name": "_pipeline",
+    "input_kind": "_job", "input_root": "_job", "parquet_schema": "_pipeline", "relative_name": "_pipeline",
     "ExplainRequest": "_records", "Failure": "_records", "ImageInput": "_records", "check_image": "_records",
     "class_to_explain": "_records",
     "BatchJob": "_job", "check_job": "_job",
-    "OUTPUT_NAMES": "_run", "BatchReport": "_run", "prepare_output": "_run", "run_batch": "_run",
+    "OUTPUT_NAMES": "_output", "prepare_output": "_output", "BatchReport": "_run", "run_batch": "_run",
     "BORDER_BAND": "_summary", "BORDER_THRESHOLD": "_summary", "GRID": "_summary", "ClassSummary": "_summary",
     "border_share": "_summary", "grid_of": "_summary",
     "explain_batch_command": "_cli",

@@ -28,7 +28,7 @@ from ._explain import Answers, ExplainPlan, explain_batch
 from ._model import localize_export
 from ._records import STAGE_EXPLAIN, ExplainRequest
 
-__all__ = ["ExplainModelHandler", "RemoteExplainModelHandler"]
+__all__ = ["ExplainModelHandler", "RemoteExplainModelHandler", "explain_handler"]
 
 
 class _SessionBackend:
@@ -222,3 +222,22 @@ class RemoteExplainModelHandler(RemoteModelHandler[ExplainRequest, PredictionRes
     def get_metrics_namespace(self) -> str:
         return METRICS_NAMESPACE
 
+
+
+def explain_handler(
+    export: str | None,
+    server: str | None,
+    model: str | None,
+    methods: Sequence[str],
+    *,
+    top_k: int = 1,
+    overlays: bool = False,
+    batch_size: int = 16,
+    session_threads: int = 0,
+) -> ExplainModelHandler | RemoteExplainModelHandler:
+    """The handler a job runs: the export loaded in each worker, or ``model`` on ``server``, with resolved methods."""
+    if export is not None:
+        return ExplainModelHandler(export, methods=methods, top_k=top_k, overlays=overlays, batch_size=batch_size,
+                                   session_threads=session_threads)
+    return RemoteExplainModelHandler(server, model, methods=methods, top_k=top_k,  # type: ignore[arg-type]
+                                     overlays=overlays, batch_size=batch_size)

@@ -67,7 +67,8 @@ def model_facts(export: str | None, server: str | None, model: str | None) -> Mo
     if export is not None:
         from gradcam_serving.exports import read_export
 
-        metadata = read_export(localize_export(export)).metadata
+        local = localize_export(export)
+        metadata = read_export(local).metadata
         return ModelFacts(tuple(metadata.methods), metadata.default_method, metadata.labels, metadata.num_classes,
                           metadata.max_pixels)
     from gradcam_serving.client import ExplainClient

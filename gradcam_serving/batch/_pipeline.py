@@ -25,6 +25,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunIn
 from gradcam_serving.manifests import manifest_kind, parse_manifest
 
 from ._handlers import ExplainModelHandler
+from ._job import input_kind
 from ._progress import count
 from ._records import (
     STAGE_CHECK,
@@ -38,25 +39,15 @@ from ._records import (
 )
 from ._summary import BORDER_THRESHOLD, ClassSummary, border_share, grid_of, summary_document, summary_json, summary_png
 
-__all__ = ["ExplainTransform", "ReadImages", "WriteExplanations", "input_kind", "input_root", "relative_name"]
+__all__ = ["ExplainTransform", "ReadImages", "WriteExplanations", "relative_name"]
 
 FAILED = "failed"
-TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrecord.gz", ".tfrecords.gz")
 ENCODED_FEATURE = "image/encoded"
 LABEL_FEATURE = "image/class/label"
 NAME_FEATURE = "image/filename"
 
 
 # -- inputs ---------------------------------------------------------------------------------------
-
-
-def input_kind(source: str) -> str:
-    """``manifest``, ``tfrecord`` or ``files`` from how ``source`` is spelled (a folder reads every file in it)."""
-    if manifest_kind(source) is not None:
-        return "manifest"
-    if source.lower().endswith(TFRECORD_SUFFIXES):
-        return "tfrecord"
-    return "files"
 
 
 def _files_pattern(source: str) -> str:
@@ -75,12 +66,13 @@ class ReadImages(beam.PTransform):
     def __init__(self, source: str, kind: str | None = None) -> None:
         super().__init__()
         self.source = source
-        self.kind = kind or input_kind(source)
+        self.kind = kind
 
     def expand(self, pipeline: Any) -> Any:
-        if self.kind == "manifest":
+        kind = self.kind or input_kind(self.source)
+        if kind == "manifest":
             return pipeline | "Manifest" >> beam.Create(_manifest_inputs(self.source), reshuffle=True)
-        if self.kind == "tfrecord":
+        if kind == "tfrecord":
             return (pipeline | "Pattern" >> beam.Create([self.source])
                     | "ReadTFRecords" >> beam.io.ReadAllFromTFRecord(with_filename=True)
                     | "Examples" >> beam.Map(_example_input))
@@ -219,13 +211,17 @@ class ExplainTransform(beam.PTransform):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(model, ModelHandler):
-            self.handler = model
-        else:
-            self.handler = ExplainModelHandler(model, methods=methods, top_k=top_k, overlays=overlays,
-                                               batch_size=batch_size)
+        self.model = model
+        self.handler_options = {"methods": methods, "top_k": top_k, "overlays": overlays, "batch_size": batch_size}
         self.check = _CheckImages(max_pixels, class_from_label, None if labels is None else tuple(labels),
                                   num_classes)
+
+    @property
+    def handler(self) -> ModelHandler:
+        """The model handler: the one given, or one made for the export folder given (made when used)."""
+        if isinstance(self.model, ModelHandler):
+            return self.model
+        return ExplainModelHandler(self.model, **self.handler_options)  # type: ignore[arg-type]
 
     def expand(self, images: Any) -> dict[str, Any]:
         checked = images | "Check" >> beam.ParDo(self.check).with_outputs(FAILED, main="requests")
@@ -238,17 +234,6 @@ class ExplainTransform(beam.PTransform):
 
 
 # -- outputs ------------------------------------------------------------------------------------------
-
-
-def input_root(source: str, kind: str | None = None) -> str:
-    """The folder every input of ``source`` lies under: a pattern's part before its first wildcard, a manifest's folder."""
-    kind = kind or input_kind(source)
-    if kind == "manifest":
-        return posixpath.dirname(source) if "://" in source else os.path.dirname(os.path.abspath(source))
-    if kind == "files" and os.path.isdir(source):
-        return source
-    fixed = source[: min([source.find(ch) for ch in "*?[{" if ch in source] or [len(source)])]
-    return (fixed if fixed.endswith("/") else posixpath.dirname(fixed)).rstrip("/")
 
 
 def relative_name(path: str, root: str = "") -> str:
