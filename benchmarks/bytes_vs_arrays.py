@@ -25,7 +25,8 @@ with the local server on a loopback port, and writes photo-like JPEGs
 
 Both routes run interleaved (alternating which goes first) in one process on
 one warm server. "request bytes" is the serialized ``PredictRequest``,
-"response bytes" the serialized ``PredictResponse`` (from one raw call).
+"response bytes" the serialized ``PredictResponse``, of one more call made
+through a pass-through proxy that counts the bytes of each message it forwards.
 Prints a markdown table.
 """
 
@@ -37,16 +38,17 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from gradcam_serving.client import ExplainClient  # noqa: E402
-from gradcam_serving.client._base import serialize  # noqa: E402
-from gradcam_serving.client._wire import PREDICT_METHOD  # noqa: E402
 
 MODEL = "mobilenet_v2"
 MODEL_SIZE = (224, 224)
@@ -104,14 +106,45 @@ def export(base: Path) -> None:
     export_model(model, base, MODEL, version=1)
 
 
-def wire_sizes(client: ExplainClient, images: object) -> tuple[int, int]:
-    """(request, response) serialized sizes of one explain call, sent raw on the client's channel."""
-    import grpc
+class WireCounter(grpc.GenericRpcHandler):
+    """A gRPC proxy on a loopback port that forwards every unary call's bytes unchanged.
 
-    call = client._explain_call(images, None)
-    stub = client._live_channel(grpc).unary_unary(PREDICT_METHOD, request_serializer=serialize)
-    response = stub(call.request, timeout=120)
-    return call.request.ByteSize(), len(response)
+    It keeps the sizes of the last call it forwarded, so a client pointed at it is measured by what
+    actually crosses the wire, through the client's public API only.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        unlimited = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+        self._channel = grpc.insecure_channel(upstream, options=unlimited)
+        self._server = grpc.server(ThreadPoolExecutor(2), handlers=[self], options=unlimited)
+        self.target = f"127.0.0.1:{self._server.add_insecure_port('127.0.0.1:0')}"
+        self.last: tuple[int, int] = (0, 0)  # (request, response) bytes
+        self._server.start()
+
+    def service(self, details: Any) -> Any:
+        forward = self._channel.unary_unary(details.method)
+
+        def handle(request: bytes, context: Any) -> bytes:
+            try:
+                response = forward(request, timeout=300)
+            except grpc.RpcError as exc:
+                context.abort(exc.code(), exc.details())
+            self.last = (len(request), len(response))
+            return response
+
+        return grpc.unary_unary_rpc_method_handler(handle)
+
+    def close(self) -> None:
+        self._server.stop(None)
+        self._channel.close()
+
+
+def wire_sizes(counted: ExplainClient, counter: WireCounter, images: object) -> tuple[int, int]:
+    """(request, response) serialized sizes of one explain call of ``counted``, a client of ``counter``."""
+    counter.last = (0, 0)
+    counted.explain(images)
+    assert counter.last != (0, 0), "the explain call did not pass through the counting proxy"
+    return counter.last
 
 
 def main() -> None:
@@ -135,15 +168,19 @@ def main() -> None:
         files = {size: write_jpegs(root, *size, max(BATCHES), rng) for size in SIZES}
         file_kib = {size: statistics.mean(p.stat().st_size for p in paths) / 1024 for size, paths in files.items()}
         rows = []
+        counter = WireCounter(f"127.0.0.1:{port}")
         try:
-            with ExplainClient(f"127.0.0.1:{port}", MODEL, timeout=300) as client:
+            with ExplainClient(f"127.0.0.1:{port}", MODEL, timeout=300) as client, \
+                    ExplainClient(counter.target, MODEL, timeout=300) as counted:
                 client.wait_until_ready(120)
                 for height, width in SIZES:
                     for batch in BATCHES:
                         paths = files[(height, width)][:batch]
-                        rows.append(measure(client, paths, f"{width}x{height}", batch, args.repeats, args.warmup))
+                        row = measure(client, paths, f"{width}x{height}", batch, args.repeats, args.warmup)
+                        rows.append({**row, **sizes(counted, counter, paths)})
                         print(f"done {width}x{height} batch {batch}", file=sys.stderr)
         finally:
+            counter.close()
             server.stop(2)
 
     print(f"\nMobileNetV2 224px random weights, local server on loopback, {os.cpu_count()} CPUs, "
@@ -177,18 +214,19 @@ def measure(client: ExplainClient, paths: list[Path], images: str, batch: int, r
             assert len(result) == batch
             if attempt >= warmup:
                 times[name].append(elapsed)
-    req_bytes, resp_bytes = wire_sizes(client, paths)
-    req_arrays, resp_arrays = wire_sizes(client, decode_resized(paths)[1])
     return {
         "images": images,
         "batch": batch,
-        "req_bytes": req_bytes,
-        "req_arrays": req_arrays,
-        "ratio": req_arrays / req_bytes,
-        "resp_bytes": resp_bytes,
-        "resp_arrays": resp_arrays,
         **{name: statistics.median(values) * 1e3 for name, values in times.items()},
     }
+
+
+def sizes(counted: ExplainClient, counter: WireCounter, paths: list[Path]) -> dict:
+    """Request and response bytes of the explain call on each route."""
+    req_bytes, resp_bytes = wire_sizes(counted, counter, paths)
+    req_arrays, resp_arrays = wire_sizes(counted, counter, decode_resized(paths)[1])
+    return {"req_bytes": req_bytes, "req_arrays": req_arrays, "ratio": req_arrays / req_bytes,
+            "resp_bytes": resp_bytes, "resp_arrays": resp_arrays}
 
 
 if __name__ == "__main__":

@@ -26,16 +26,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gradcam_serving.server import Code, ModelConfig, ServingError
-from gradcam_serving.server._manager import ModelManager
-from gradcam_serving.server._servable import Servable
+from gradcam_serving.server import Code, ModelConfig, ModelManager, Servable, ServingError
 
 BACKGROUND_RETRIES = 50
 BACKGROUND_INTERVAL = 60.0
 QUICK_SECONDS = 1.0
 
 
-class _FakeSession:
+class _FakeExport:
+    """Stands in for ``runtime.ExportSession``: what a Servable needs to be made and closed."""
+
+    signature_defs: dict = {}
+    config = None
+
     def close(self) -> None:
         pass
 
@@ -46,7 +49,7 @@ def _loader(broken: set[tuple[str, int]]) -> Callable[[str, int, str], Servable]
     def load(name: str, version: int, path: str) -> Servable:
         if (name, version) in broken:
             raise ServingError("cannot load", code=Code.DATA_LOSS)
-        return Servable(name, version, path, _FakeSession(), {})
+        return Servable(name, version, path, _FakeExport())
 
     return load
 

@@ -11,6 +11,14 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# One oneDNN setting for the whole suite, made here because TensorFlow reads it once, at import, for the
+# whole process: a conftest below that set it would set it for every test its process runs (every xdist
+# worker collects every conftest), so a test's numbers would depend on what else was collected. Off,
+# because eager GradientTape through Conv2D can crash oneDNN on AVX-512 hosts (Quantus' explain
+# functions, tf-keras-vis). Subprocesses inherit it; a test that needs oneDNN on runs its own
+# subprocess with TF_ENABLE_ONEDNN_OPTS=1 (tests/exporter/test_errors.py does, for empty batches).
+# A value already in the environment wins, so the suite can be run on oneDNN on purpose.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402

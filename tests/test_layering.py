@@ -12,6 +12,9 @@ count for the privacy rule.
   (``gradcam_serving/_x.py``) is private to the top-level modules: what
   subpackages share lives on that floor under a public name
   (``gradcam_serving/dtypes.py``, ``console.py``).
+* Scripts: the project's scripts outside the package (``benchmarks/``,
+  ``serving_config/``) are users like any other: they may import no private
+  module of the package at all.
 * Cycles: the module graph (module -> the modules it imports) has none. A
   package's ``__init__`` importing its submodules is an edge like any other;
   the implicit import of a parent package is not (Python runs it first, not in
@@ -30,6 +33,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "gradcam_serving"
+SCRIPT_FOLDERS = ("benchmarks", "serving_config")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,17 +112,41 @@ def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, m
             yield known
 
 
+def _imports_in(path: Path, importer: str, module: str, modules: dict[str, Path]) -> Iterator[Import]:
+    """The imports of our modules in one file, read as module ``module`` (relative imports resolve against it)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node, type_only in _import_nodes(tree):
+        for target in _targets(node, module, path.name == "__init__.py", modules):
+            if target != module:
+                yield Import(importer, target, node.lineno, type_only)
+
+
+def _sorted(found: set[Import]) -> list[Import]:
+    return sorted(found, key=lambda i: (i.importer, i.line, i.target))
+
+
 def imports_of(root: Path, package: str) -> tuple[dict[str, Path], list[Import]]:
     """Every module under ``root/package`` and every import among them (targets outside the package are dropped)."""
     modules = modules_of(root, package)
+    found = {found for module, path in modules.items() for found in _imports_in(path, module, module, modules)}
+    return modules, _sorted(found)
+
+
+def script_imports(root: Path, package: str, folders: tuple[str, ...]) -> list[Import]:
+    """Every import of the package from the ``.py`` files in ``root/<folder>`` (importer: the file's path)."""
+    modules = modules_of(root, package)
     found = set()
-    for module, path in modules.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node, type_only in _import_nodes(tree):
-            for target in _targets(node, module, path.name == "__init__.py", modules):
-                if target != module:
-                    found.add(Import(module, target, node.lineno, type_only))
-    return modules, sorted(found, key=lambda i: (i.importer, i.line, i.target))
+    for folder in folders:
+        for path in sorted((root / folder).rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                name = path.relative_to(root).as_posix()
+                found.update(_imports_in(path, name, name.removesuffix(".py").replace("/", "."), modules))
+    return _sorted(found)
+
+
+def script_violations(imports: list[Import]) -> list[Import]:
+    """A script is outside every package, so each import of a private module is a violation."""
+    return [found for found in imports if private_owner(found.target) is not None]
 
 
 def private_owner(target: str) -> str | None:
@@ -196,6 +224,14 @@ def test_no_module_imports_another_packages_private_module():
     )
 
 
+def test_no_script_imports_a_private_module():
+    bad = script_violations(script_imports(ROOT, PACKAGE, SCRIPT_FOLDERS))
+    assert not bad, (
+        "scripts importing private modules (use the package's public names; make a missing one public in "
+        "its __init__):\n" + "\n".join(map(str, bad))
+    )
+
+
 def test_no_import_cycles():
     _, imports = imports_of(ROOT, PACKAGE)
     cycles = import_cycles(imports)
@@ -209,6 +245,14 @@ def test_the_walk_sees_every_subpackage_and_function_level_imports():
             "gradcam_serving.evaluate", "gradcam_serving.client"} <= set(modules)
     # ``cli`` imports each command's package inside the command function.
     assert any(i.importer == "gradcam_serving.cli" and i.target == "gradcam_serving.deploy" for i in imports)
+
+
+def test_the_script_walk_sees_the_benchmarks():
+    """Guards the script check against reading nothing (a wrong folder name, a root one level off)."""
+    imports = script_imports(ROOT, PACKAGE, SCRIPT_FOLDERS)
+    importers = {i.importer for i in imports}
+    assert {"benchmarks/hardening.py", "benchmarks/bytes_vs_arrays.py", "serving_config/regenerate.py"} <= importers
+    assert ("benchmarks/bytes_vs_arrays.py", "gradcam_serving.client") in {(i.importer, i.target) for i in imports}
 
 
 # -- the checker on planted violations -------------------------------------------------------------
@@ -260,6 +304,28 @@ def test_checker_finds_a_planted_private_import(tmp_path: Path, planted: str, im
     _write_package(tmp_path, {**_CLEAN, "pkg/b/_use.py": _CLEAN["pkg/b/_use.py"] + planted})
     modules, imports = imports_of(tmp_path, "pkg")
     assert [(i.importer, i.target) for i in private_violations(imports, packages_of(modules))] == [(importer, target)]
+
+
+_SCRIPT = "import argparse\nfrom pkg.a import thing\nfrom pkg import floor\n"
+
+
+@pytest.mark.parametrize(
+    "planted, target",
+    [
+        pytest.param("from pkg.a._impl import thing\n", "pkg.a._impl", id="from-private"),
+        pytest.param("import pkg.a._helper as helper\n", "pkg.a._helper", id="import-private"),
+        pytest.param("from pkg.a import _helper\n", "pkg.a._helper", id="private-as-name"),
+        pytest.param("def main():\n    from pkg.a._impl import thing\n", "pkg.a._impl", id="in-function"),
+        # One dot in the importer's name: the rule for top-level private modules must not take a script
+        # for a top-level module of the package.
+        pytest.param("from pkg import _top\n", "pkg._top", id="top-level-private"),
+    ],
+)
+def test_checker_finds_a_planted_private_import_in_a_script(tmp_path: Path, planted: str, target: str):
+    _write_package(tmp_path, {**_CLEAN, "bench/tool.py": _SCRIPT, "bench/planted.py": _SCRIPT + planted})
+    imports = script_imports(tmp_path, "pkg", ("bench",))
+    assert [(i.importer, i.target) for i in script_violations(imports)] == [("bench/planted.py", target)]
+    assert Import("bench/tool.py", "pkg.a", 2, False) in imports  # public imports are read, and pass
 
 
 def test_a_subpackage_init_may_not_import_a_top_level_private_module(tmp_path: Path):

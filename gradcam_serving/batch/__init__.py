@@ -64,6 +64,7 @@ __all__ = [
     "check_image",
     "class_to_explain",
     "explain_batch_command",
+    "explain_handler",
     "grid_of",
     "heatmap_stats",
     "input_kind",

@@ -14,7 +14,9 @@ or embed it::
 
 The names that need TensorFlow (``create_server``, ``ModelServer``,
 ``ServingCore``) are imported on first use, so importing this package and
-parsing flags stays fast.
+parsing flags stays fast. So are ``ModelManager`` and ``Servable``, the version
+manager and what its loader returns, for code that drives the manager with its
+own loader (``benchmarks/hardening.py`` times its retry waits with fakes).
 
 The message classes of TF Serving's config files that tensorflow-serving-api
 does not ship (``BatchingParameters``, ``MonitoringConfig``, ``SSLConfig``)
@@ -37,13 +39,17 @@ from gradcam_serving.server._tls import ssl_config_message
 
 if TYPE_CHECKING:
     from gradcam_serving.server._core import ServingCore
+    from gradcam_serving.server._manager import ModelManager
+    from gradcam_serving.server._servable import Servable
     from gradcam_serving.server._server import ModelServer, create_server
 
 __all__ = [
     "BatchingOptions",
     "FlagError",
     "ModelConfig",
+    "ModelManager",
     "ModelServer",
+    "Servable",
     "ServerOptions",
     "ServingCore",
     "ServingError",
@@ -57,6 +63,7 @@ __all__ = [
     "ssl_config_message",
 ]
 
-__getattr__, __dir__ = lazy_module_attributes(
-    __name__, {"ModelServer": "_server", "create_server": "_server", "ServingCore": "_core"}
-)
+__getattr__, __dir__ = lazy_module_attributes(__name__, {
+    "ModelServer": "_server", "create_server": "_server", "ServingCore": "_core", "ModelManager": "_manager",
+    "Servable": "_servable",
+})

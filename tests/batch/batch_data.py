@@ -14,18 +14,14 @@ from __future__ import annotations
 import glob
 import io
 import json
-import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+import numpy as np
 
-from collections.abc import Iterable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from gradcam_serving.demo import CLASSES, make_shapes  # noqa: E402
+from gradcam_serving.demo import CLASSES, make_shapes
 
 CANVAS = 32
 TILE = 24
@@ -130,14 +126,33 @@ def write_images(folder: Path, count: int, seed: int, *, subfolders: int = 2) ->
 ATOL = 1e-5
 
 
+def read_summary(output: Path) -> dict[str, Any]:
+    """``summary.json``: the job's own count of its rows and failures, written after everything else."""
+    path = output / "summary.json"
+    assert path.is_file(), f"no summary.json in {output}: the job did not finish"
+    return json.loads(path.read_text())
+
+
 def read_rows(output: Path) -> list[dict[str, Any]]:
+    """Every parquet row, which must be as many as the job counted.
+
+    A job with no rows may write an empty results file or none at all, so only the job's own count in
+    ``summary.json`` tells "no rows" from "wrote nothing".
+    """
+    expected = read_summary(output)["rows"]
     files = sorted(glob.glob(str(output / "results-*.parquet")))
-    assert files, f"no results-*.parquet in {output}"
-    return [row for file in files for row in _parquet().read_table(file).to_pylist()]
+    assert files or expected == 0, f"no results-*.parquet in {output}, but summary.json counts {expected} rows"
+    rows = [row for file in files for row in _parquet().read_table(file).to_pylist()]
+    assert len(rows) == expected, f"{len(rows)} parquet rows in {output}, summary.json counts {expected}"
+    return rows
 
 
 def read_failed(output: Path) -> list[dict[str, str]]:
-    return [json.loads(line) for line in (output / "failed.jsonl").read_text().splitlines() if line]
+    """Every ``failed.jsonl`` line, which must be as many as the job counted."""
+    failed = [json.loads(line) for line in (output / "failed.jsonl").read_text().splitlines() if line]
+    expected = read_summary(output)["failed"]
+    assert len(failed) == expected, f"{len(failed)} lines in failed.jsonl, summary.json counts {expected}"
+    return failed
 
 
 def direct_reference(export: Path, paths: Iterable[str], method: str) -> dict[str, dict[str, np.ndarray]]:

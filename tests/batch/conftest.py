@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+import pytest
 
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
-
-from batch_data import LABELS, MAX_PIXELS, METHODS, train_shortcut_module  # noqa: E402
+from batch_data import LABELS, MAX_PIXELS, METHODS, train_shortcut_module
 
 
 @pytest.fixture(scope="session")

@@ -7,18 +7,13 @@ model's weights, so the randomisation test has a known wrong answer.
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-# Eager GradientTape through Conv2D can crash in oneDNN on this CPU (Quantus' explain function uses one).
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+import pytest
 
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import pytest  # noqa: E402
-
-from gradcam_serving.demo import CLASSES, SIZE, ShapesData, make_shapes  # noqa: E402
+from gradcam_serving.demo import CLASSES, SIZE, ShapesData, make_shapes
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,33 @@ def test_empty_batch_is_accepted(hub_export):
         assert top["cam"].shape == (0, 2, 12, 12), name
 
 
+_EMPTY_ON_ONEDNN = """
+import json, sys
+import numpy as np
+from gradcam_serving.exporter import run_like_tf_serving
+images, none = np.zeros((0, 40, 56, 3), np.uint8), np.zeros((0,), np.int32)
+out = run_like_tf_serving(sys.argv[1], {"predict": {"images": images},
+                                        "explain": {"images": images, "class_index": none}})
+print(json.dumps({name: {alias: list(value.shape) for alias, value in outputs.items()} for name, outputs in out.items()}))
+"""
+
+
+def test_empty_batch_is_accepted_with_onednn_on(hub_export):
+    """The suite runs with oneDNN off (tests/conftest.py), so the kernels that refuse empty batches run here."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    completed = subprocess.run([sys.executable, "-c", _EMPTY_ON_ONEDNN, str(hub_export)], capture_output=True,
+                               text=True, env=env, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    shapes = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert shapes["predict"]["probabilities"] == [0, 4] and shapes["predict"]["label"] == [0]
+    assert shapes["explain"]["heatmap"] == [0, 40, 56] and shapes["explain"]["cam"] == [0, 12, 12]
+
+
 def test_broken_keras_file_names_the_file(tmp_path):
     bad = tmp_path / "empty.h5"
     bad.write_bytes(b"")

@@ -120,18 +120,45 @@ def test_inputs_must_share_0th_dimension(batched):
         grpc.StatusCode.INVALID_ARGUMENT, "Batching Run() input tensors must have equal 0th-dimension size")
 
 
-def test_failure_in_a_batch_fails_the_whole_batch(batched):
-    """As in TF Serving: one request tripping the in-graph assert fails its batch mates too."""
-    good = mf.predict_request(mf.images(1), sig.EXPLAIN, class_index=np.array([0], np.int32))
-    bad = mf.predict_request(mf.images(1), sig.EXPLAIN, class_index=np.array([5], np.int32))
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(batched.predict, r) for r in (good, bad)]
-        outcomes = [f.exception() for f in futures]
-    assert isinstance(outcomes[1], grpc.RpcError)
-    assert outcomes[1].code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "class_index out of range" in outcomes[1].details()
-    # Same 100 ms batch window, same queue: the good request shared the failing batch.
-    assert isinstance(outcomes[0], grpc.RpcError) and outcomes[0].details() == outcomes[1].details()
+@pytest.fixture(scope="module")
+def pairs(base):
+    """Batches of exactly two rows: a one-row request waits (for ten minutes) until a second one fills its batch.
+
+    So two concurrent one-row requests share one batch whatever the threads' timing, and a batch that ran
+    one alone would leave its request waiting past the RPC deadline, failing the test rather than passing it.
+    """
+    options = BatchingOptions(max_batch_size=2, batch_timeout_micros=600_000_000, max_enqueued_batches=100,
+                              num_batch_threads=1)
+    harness = server_harness.start((ModelConfig("clf", base),), batching=options)
+    yield harness
+    harness.close()
+
+
+def _together(harness, *requests) -> list[BaseException | None]:
+    with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
+        return [f.exception() for f in [pool.submit(harness.predict, r) for r in requests]]
+
+
+def _explain_one(class_index: int):
+    return mf.predict_request(mf.images(1), sig.EXPLAIN, class_index=np.array([class_index], np.int32))
+
+
+def test_two_good_requests_share_one_session_run(pairs):
+    before = _session_runs(pairs)
+    assert _together(pairs, _explain_one(0), _explain_one(1)) == [None, None]
+    assert _session_runs(pairs) - before == 1
+    assert pairs.server.metrics.batch_sizes("clf")[-1] == 2
+
+
+def test_failure_in_a_batch_fails_the_whole_batch(pairs):
+    """As in TF Serving: one request tripping the in-graph assert fails its batch mate too."""
+    before = _session_runs(pairs)
+    good, bad = _together(pairs, _explain_one(0), _explain_one(5))
+    assert _session_runs(pairs) - before == 1  # one Session.run for both, and it failed
+    assert isinstance(bad, grpc.RpcError)
+    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "class_index out of range" in bad.details()
+    assert isinstance(good, grpc.RpcError) and (good.code(), good.details()) == (bad.code(), bad.details())
 
 
 def test_full_queue_is_unavailable(base):
