@@ -89,6 +89,7 @@ class Backend:
     status_answers: list[Any] = field(default_factory=lambda: [[(VERSION, AVAILABLE)]])
     status_unimplemented: bool = False
     old_export: bool = False
+    overlay_alias: str = "overlay_png_bytes"  # contract 2; "overlay_png" answers as exports of contract 1 do
     calls: list[tuple[str, Any]] = field(default_factory=list)
     arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each call, for retry timing
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -181,7 +182,7 @@ def predict_response(
     if "class_index" in request.inputs:
         outputs["heatmap"] = images[..., 0].astype(np.float32) / 255.0
         if originals is not None:
-            outputs["overlay_png"] = np.array([png(image) for image in originals], dtype=object)
+            outputs[backend.overlay_alias] = np.array([png(image) for image in originals], dtype=object)
     outputs.pop(backend.drop_output or "", None)
     response = predict_pb2.PredictResponse()
     response.model_spec.name = request.model_spec.name

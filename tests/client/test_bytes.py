@@ -16,7 +16,7 @@ from client_fakes import FAST_RETRY, MODEL, MODEL_SIZE, PROBABILITIES, Serving, 
 from PIL import Image
 
 from gradcam_serving.client import AsyncExplainClient, Explanation, ExplainClient, Prediction
-from gradcam_serving.errors import FailedPreconditionError, InvalidArgumentError
+from gradcam_serving.errors import FailedPreconditionError, GradcamServingError, InvalidArgumentError
 
 
 def encode(array: np.ndarray, fmt: str = "PNG") -> bytes:
@@ -255,3 +255,22 @@ def test_choosing_the_signature_loads_neither_numpy_nor_pil(tmp_path: Path) -> N
     )
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("alias", ["overlay_png_bytes", "overlay_png"])
+def test_the_overlay_is_read_under_its_name_and_under_the_name_older_exports_gave_it(
+    client: ExplainClient, fake: Serving, files: list[Path], alias: str
+) -> None:
+    fake.backend.overlay_alias = alias
+    result = client.explain(files)
+    assert result.overlay_png is not None and len(result.overlay_png) == len(files)
+    assert all(png.startswith(b"\x89PNG") for png in result.overlay_png)
+    assert alias in result.outputs
+
+
+def test_an_encoded_answer_without_any_overlay_is_refused_by_name(
+    client: ExplainClient, fake: Serving, files: list[Path]
+) -> None:
+    fake.backend.overlay_alias = "something_else_bytes"
+    with pytest.raises(GradcamServingError, match="lacks output 'overlay_png_bytes'"):
+        client.explain(files)
