@@ -19,7 +19,7 @@ from gradcam_serving.evaluate import explain_methods
 def test_all_is_pinned_and_every_name_resolves() -> None:
     assert ev.__all__ == [
         "DEFAULT_THRESHOLD", "evaluate_on_beam", "EvaluationReport", "ImageScores", "MapFunction", "MethodScores",
-        "Sample", "SanityReport", "adcc", "auc", "average_drop", "blur", "coherency", "complexity", "evaluate", "evaluate_command",
+        "Sample", "Samples", "Skipped", "SanityReport", "adcc", "auc", "average_drop", "blur", "coherency", "complexity", "evaluate", "evaluate_command",
         "explain_methods", "increase_in_confidence", "load_samples", "masked_by_map", "perturbation_curve_inputs",
         "pointing_game_hits", "print_sanity", "print_table", "random_map", "rank_correlation", "run_evaluate",
         "run_sanity", "sanity_check",

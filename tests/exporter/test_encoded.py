@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gradcam_serving import signatures as sig
 from gradcam_serving.errors import ServingCheckError
 from gradcam_serving.exporter import export_model, run_like_tf_serving
 
@@ -58,7 +59,7 @@ def test_mixed_sizes_and_formats_with_overlays_at_each_images_size(export, image
     encoded = np.array([_jpeg(wide), _png(small)], dtype=object)
     out = _run(export, "explain_bytes", image_bytes=encoded, class_index=np.array([-1, -1], np.int32))
     assert out["heatmap"].shape == (2, SIZE, SIZE)  # model size: the batch mixes sizes
-    overlays = [np.asarray(Image.open(io.BytesIO(png))) for png in out["overlay_png"]]
+    overlays = [np.asarray(Image.open(io.BytesIO(png))) for png in out[sig.OVERLAY_PNG]]
     assert [o.shape for o in overlays] == [(48, 96, 3), (30, 20, 3)]
     # The blend is (1 - 0.4) * image + 0.4 * colormap: never further than 0.4 * 255 from the image.
     diff = np.abs(overlays[1].astype(int) - small.astype(int))
@@ -70,7 +71,7 @@ def test_overlay_colours_follow_the_heatmap(export, images):
     import tensorflow as tf
 
     out = _run(export, "explain_bytes", image_bytes=np.array([_png(images[0])], dtype=object), class_index=np.array([-1], np.int32))
-    overlay = np.asarray(Image.open(io.BytesIO(out["overlay_png"][0]))).astype(float)
+    overlay = np.asarray(Image.open(io.BytesIO(out[sig.OVERLAY_PNG][0]))).astype(float)
     heat = tf.image.resize(out["heatmap"][0][..., None], (SIZE, SIZE))[..., 0].numpy()
     jet = matplotlib.colormaps["jet"](np.round(heat * 255).astype(int))[..., :3] * 255
     np.testing.assert_allclose(overlay, 0.6 * images[0] + 0.4 * jet, atol=1.01)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gradcam_serving import signatures as sig
 from gradcam_serving.errors import (
     LayerNotFoundError,
     ModelSourceError,
@@ -177,7 +178,7 @@ def test_empty_batch_is_accepted(hub_export):
         assert out[name]["heatmap"].shape == (0, 40, 56) and out[name]["cam"].shape == (0, 12, 12), name
         assert out[name]["probabilities"].shape == (0, 4) and out[name]["label"].shape == (0,), name
     for name in ("explain_bytes", "explain_bytes_reciprocam"):
-        assert out[name]["heatmap"].shape == (0, SIZE, SIZE) and out[name]["overlay_png"].shape == (0,), name
+        assert out[name]["heatmap"].shape == (0, SIZE, SIZE) and out[name][sig.OVERLAY_PNG].shape == (0,), name
     assert out["explain_topk"]["heatmap"].shape == (0, 2, 40, 56)
     assert out["explain_topk_bytes"]["heatmap"].shape == (0, 2, SIZE, SIZE)
     for name in ("explain_topk", "explain_topk_bytes"):

@@ -104,7 +104,7 @@ def test_tf_serving_path_and_tf2_load_path_agree(exports, sample_images):
     session = _explain(exports["hub_module"], sample_images, classes)
     loaded = tf.saved_model.load(str(exports["hub_module"]))
     eager = {k: v.numpy() for k, v in loaded.signatures["explain"](images=sample_images, class_index=classes).items()}
-    assert set(session) == set(eager) == {"probabilities", "class_index", "score", "label", "heatmap", "cam"}
+    assert set(session) == set(eager) == {"probabilities", "class_index", "score", "label", "method", "heatmap", "cam"}
     for key in session:
         if session[key].dtype.kind == "f":
             np.testing.assert_allclose(session[key], eager[key], atol=1e-6)

@@ -178,7 +178,7 @@ def test_explain_is_the_default_method_and_the_bytes_twin_agrees(toy_export, ima
     })
     np.testing.assert_array_equal(got["explain"]["cam"], got["explain_gradcam"]["cam"])
     np.testing.assert_allclose(got["explain_bytes_layercam"]["cam"], got["explain_layercam"]["cam"], atol=1e-6)
-    assert len(got["explain_bytes_layercam"]["overlay_png"]) == 3
+    assert len(got["explain_bytes_layercam"][sig.OVERLAY_PNG]) == 3
 
 
 def test_topk_equals_k_separate_explain_calls(toy_export, served, images):

@@ -94,9 +94,12 @@ def assert_same_outputs(got: dict[str, np.ndarray], want: dict[str, np.ndarray])
 
 
 def client_outputs(result: Any) -> dict[str, np.ndarray]:
-    """Our client's Prediction/Explanation as ``{output alias: array}``."""
-    names = ["probabilities", "class_index", "score", "label", "heatmap", "cam"]
-    return {name: np.asarray(getattr(result, name)) for name in names if getattr(result, name, None) is not None}
+    """Our client's Prediction/Explanation as ``{output alias: array}``: the predict fields, then every output
+    the answer's family has (``Explanation.outputs``)."""
+    names = ["probabilities", "class_index", "score", "label"]
+    outputs = {name: np.asarray(getattr(result, name)) for name in names}
+    outputs.update({alias: np.asarray(value) for alias, value in getattr(result, "outputs", {}).items()})
+    return outputs
 
 
 # -- the official stubs --------------------------------------------------------------------------
@@ -357,7 +360,7 @@ ERROR_CASES = (
               "Expects arg[1] to be uint8 but float is provided"),
     ErrorCase("bad_output_filter", _with_filter, "INVALID_ARGUMENT",
               "output tensor alias not found in signature: bogus "
-              "Outputs expected to be in the set {cam,class_index,heatmap,label,probabilities,score}."),
+              "Outputs expected to be in the set {cam,class_index,heatmap,label,method,probabilities,score}."),
     ErrorCase("class_index_out_of_range", lambda images: _explain(images, class_index=np.array([-1, 9], np.int32)),
               "INVALID_ARGUMENT", CLASS_INDEX_MESSAGE, prefix=True),
     ErrorCase("wrong_channel_count", lambda images: _explain(images[..., :1].copy()), "INVALID_ARGUMENT",

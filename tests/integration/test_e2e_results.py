@@ -75,7 +75,7 @@ def test_metadata_lists_every_signature(client, served, export_v1):
     explain = ours.signatures["explain"]
     assert explain.method_name == "tensorflow/serving/predict"
     assert {k: v.dtype for k, v in explain.inputs.items()} == {"images": "uint8", "class_index": "int32"}
-    assert set(explain.outputs) == {"probabilities", "class_index", "score", "label", "heatmap", "cam"}
+    assert set(explain.outputs) == {"probabilities", "class_index", "score", "label", "method", "heatmap", "cam"}
     assert set(ours.signatures["predict"].outputs) == {"probabilities", "class_index", "score", "label"}
 
     official = served.official.metadata()
