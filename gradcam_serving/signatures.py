@@ -45,7 +45,6 @@ __all__ = [
     "SIGNATURE_DEF",
     "ScoreMode",
     "SignatureRow",
-    "TOPK_OUTPUTS",
     "WARMUP_FILE",
     "explain_signature",
     "exported_methods",
@@ -273,9 +272,6 @@ def output_spec(alias: str) -> Output | None:
 PREDICT_OUTPUTS = tuple(spec.alias for spec in _PREDICT_SPECS)
 EXPLAIN_OUTPUTS = PREDICT_OUTPUTS + (HEATMAP,)
 """What every ``cam`` explain answer holds in every contract (see :meth:`SignatureRow.outputs` for the whole list)."""
-TOPK_OUTPUTS = (PROBABILITIES, CLASS_INDEX, SCORE, LABEL, HEATMAP, CAM)
-"""``explain_topk*`` of the ``cam`` family: ``[N, C]`` probabilities; ``[N, k]`` classes, scores and labels;
-``[N, k, H, W]`` heatmaps; ``[N, k, h, w]`` maps."""
 
 SERVE_TAG = "serve"
 """The MetaGraph tag TF Serving loads."""
