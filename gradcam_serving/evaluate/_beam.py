@@ -26,13 +26,12 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
 from . import _metrics as m
-from ._backends import Backend
+from ._backends import Backend, choose_methods
 from ._data import Sample, skipped_of
 from ._runner import (
     EvaluationReport,
     MethodScores,
     _backends,
-    _choose,
     _classes,
     _score_image,
     _Settings,
@@ -116,7 +115,7 @@ def _plan(exports: Any, server: str | None, model: str | None,
     backends = list(_backends(exports, server, model))
     try:
         for i, backend in enumerate(backends):
-            for j, (method, signature) in enumerate(_choose(backend.methods(), methods).items()):
+            for j, (method, signature) in enumerate(choose_methods(backend.methods(), methods).items()):
                 names[(i, j)] = (backend.name, method, signature)
     finally:
         for backend in backends:

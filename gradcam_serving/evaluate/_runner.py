@@ -340,7 +340,7 @@ def _evaluate_backend(
 ) -> list[MethodScores]:
     """Score one backend's methods (and any reference map functions) on ``samples``."""
     available = backend.methods()
-    chosen = _choose(available, methods)
+    chosen = choose_methods(available, methods)
     classes = _classes(backend, samples)
     baselines = [m.blur(s.image[None], settings.blur_sigma)[0] for s in samples]
     maps: dict[str, MapFunction] = {
@@ -356,10 +356,6 @@ def _evaluate_backend(
             progress(f"{backend.name} {method}", len(results) * len(samples) + len(scores), total)
         results.append(MethodScores(backend.name, method, chosen.get(method, "reference"), scores))
     return results
-
-
-def _choose(available: dict[str, str], methods: Sequence[str] | None) -> dict[str, str]:
-    return choose_methods(available, methods)
 
 
 def _classes(backend: Backend, samples: Sequence[Sample]) -> list[int]:
