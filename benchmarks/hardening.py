@@ -26,7 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gradcam_serving.server import Code, ModelConfig, ModelManager, Servable, ServingError
+from gradcam_serving.errors import DataLossError
+from gradcam_serving.server import ModelConfig, ModelManager, Servable
 
 BACKGROUND_RETRIES = 50
 BACKGROUND_INTERVAL = 60.0
@@ -48,7 +49,7 @@ def _loader(broken: set[tuple[str, int]]) -> Callable[[str, int, str], Servable]
 
     def load(name: str, version: int, path: str) -> Servable:
         if (name, version) in broken:
-            raise ServingError("cannot load", code=Code.DATA_LOSS)
+            raise DataLossError("cannot load")
         return Servable(name, version, path, _FakeExport())
 
     return load

@@ -20,7 +20,7 @@ from google.protobuf import message, text_format
 
 from gradcam_serving import signatures as sig
 from gradcam_serving import wire
-from gradcam_serving.errors import StatusCode
+from gradcam_serving.errors import GradcamServingError, StatusCode
 
 __all__ = [
     "DEFAULT_TAGS",
@@ -37,7 +37,7 @@ DEFAULT_TAGS: tuple[str, ...] = (sig.SERVE_TAG,)
 """TF Serving's default ``--saved_model_tags``."""
 
 
-class NotAnExportError(ValueError):
+class NotAnExportError(GradcamServingError, ValueError):
     """The folder holds no SavedModel, an unreadable one, or none with the requested tag set.
 
     The messages are those of TensorFlow's C++ reader, which TF Serving prints for the same folder, and
@@ -145,7 +145,17 @@ class ExportMetadata:
 
     @classmethod
     def from_json(cls, text: str) -> ExportMetadata:
-        raw = json.loads(text)
+        """The metadata file's text; an export this version cannot read is refused by name, not half-read.
+
+        Raises:
+            GradcamServingError: not JSON, a contract newer than :data:`~gradcam_serving.signatures.CONTRACT_VERSION`,
+                or a method this version does not know (an export written by a newer gradcam-serving).
+        """
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise GradcamServingError(f"{sig.METADATA_FILE} is not JSON: {exc}") from None
+        _check_readable(raw)
         return cls(
             methods=tuple(raw["methods"]), default_method=raw["default_method"],
             labels=None if raw.get("labels") is None else tuple(raw["labels"]),
@@ -167,6 +177,17 @@ class ExportMetadata:
             return cls.from_json(file.read_text(encoding="utf-8"))
         methods = tuple(sig.exported_methods(signature_names))
         return cls(methods=methods, default_method=None, topk=sig.EXPLAIN_TOPK in set(signature_names), contract=1)
+
+
+def _check_readable(raw: dict[str, Any]) -> None:
+    newer = int(raw.get("contract", 1)) > sig.CONTRACT_VERSION
+    unknown = [method for method in raw.get("methods", ()) if method not in sig.METHOD_FAMILIES]
+    if newer or unknown:
+        what = f"contract {raw.get('contract')}" if newer else f"method(s) {', '.join(unknown)}"
+        raise GradcamServingError(
+            f"the export was written by a newer gradcam-serving ({what}; this version reads contracts up to "
+            f"{sig.CONTRACT_VERSION} and the methods {', '.join(sig.METHOD_FAMILIES)}); upgrade gradcam-serving"
+        )
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,8 @@ class Output:
         nonnegative: every value is at least 0.
         binary: bytes, not text (its alias must end in ``_bytes`` so TF Serving's REST API base64-encodes it).
         since: the first :data:`CONTRACT_VERSION` with this output.
-        legacy_alias: its alias in exports of earlier contracts, if it was renamed.
+        legacy_alias: its alias in exports of contracts before ``renamed_in``, if it was renamed.
+        renamed_in: the contract that gave it :attr:`alias`.
     """
 
     alias: str
@@ -163,6 +164,7 @@ class Output:
     binary: bool = False
     since: int = 1
     legacy_alias: str | None = None
+    renamed_in: int = 2
 
     def __post_init__(self) -> None:
         if self.binary and not self.alias.endswith("_bytes"):
@@ -172,7 +174,7 @@ class Output:
         """The alias exports of ``contract`` use, or ``None`` if they do not have this output."""
         if contract < self.since:
             return None
-        return self.legacy_alias if self.legacy_alias and contract < CONTRACT_VERSION else self.alias
+        return self.legacy_alias if self.legacy_alias and contract < self.renamed_in else self.alias
 
 
 @dataclass(frozen=True)

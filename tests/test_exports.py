@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gradcam_serving import signatures as sig
+from gradcam_serving.errors import GradcamServingError
 from gradcam_serving.exports import NotAnExportError, read_export
 
 
@@ -52,3 +54,16 @@ def test_tf_servings_rule_the_tag_set_must_be_equal_and_errors_are_tfs(export_v1
     with pytest.raises(NotAnExportError, match="as binary proto") as info:
         read_export(tmp_path)
     assert info.value.code.name == "DATA_LOSS"
+
+
+def test_an_export_of_a_newer_gradcam_serving_is_refused_by_name(export_v1: Path, tmp_path) -> None:
+    from gradcam_serving.cli import main
+
+    for change, named in (({"methods": ["newcam"]}, "method(s) newcam"), ({"contract": 99}, "contract 99")):
+        copy = tmp_path / str(len(named)) / "1"
+        shutil.copytree(export_v1, copy)
+        meta = json.loads((copy / sig.METADATA_FILE).read_text())
+        (copy / sig.METADATA_FILE).write_text(json.dumps({**meta, **change}))
+        with pytest.raises(GradcamServingError, match=re.escape(f"written by a newer gradcam-serving ({named};")):
+            read_export(copy)
+        assert main(["inspect", str(copy)]) == 1  # one error line, no traceback

@@ -49,12 +49,24 @@ class Answers:
         map: the family's map (:attr:`gradcam_serving.signatures.Family.map`), ``[N, H, W]`` in [0, 1].
         raw: the family's map before normalisation (``cam`` for CAMs), or ``None``.
         overlay: the family's overlay PNGs, when asked for and the family draws one.
+        method: per image, the method the answer says computed it (``None`` from exports of contract 1).
     """
 
     predict: Mapping[str, np.ndarray]
     map: np.ndarray
     raw: np.ndarray | None = None
     overlay: Sequence[bytes] | None = None
+    method: Sequence[str] | None = None
+
+    @classmethod
+    def of(cls, result: Any) -> Answers:
+        """From a :class:`gradcam_serving.client.Explanation` (a server's answer or an export's, decoded alike)."""
+        raw = sig.FAMILIES[result.family].raw
+        return cls(
+            predict={alias: np.asarray(getattr(result, alias)) for alias in sig.PREDICT_OUTPUTS},
+            map=np.asarray(result.heatmap), raw=np.asarray(result.outputs[raw]) if raw in result.outputs else None,
+            overlay=result.overlay_png, method=result.method,
+        )
 
 
 @dataclass(frozen=True)
@@ -124,7 +136,7 @@ def _row(request: ExplainRequest, method: str, outputs: Answers, j: int, *, rank
         "predicted_score": float(probabilities[top[0]]),
         "top_classes": [int(c) for c in top],
         "top_scores": [float(probabilities[c]) for c in top],
-        "method": method,
+        "method": outputs.method[j] if outputs.method and outputs.method[j] else method,
         "rank": rank,
         "explained_class": int(np.asarray(predict[sig.CLASS_INDEX])[j]),
         "explained_label": _text(np.asarray(predict[sig.LABEL])[j]),

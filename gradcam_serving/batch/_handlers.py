@@ -45,18 +45,14 @@ class _SessionBackend:
         self.overlays = overlays
 
     def explain(self, method: str, data: Sequence[bytes], classes: Sequence[int]) -> Answers:
+        from gradcam_serving.client import ModelSpec, explanation_from_outputs
+
         row = self.table[sig.explain_signature(method, encoded=True)]
-        family = sig.FAMILIES[row.family]  # type: ignore[index]
         wanted = [spec.alias_in(row.contract) for spec in row.output_specs if self.overlays or not spec.binary]
         inputs = {row.pixels: np.asarray(data, dtype=object), sig.CLASS_INDEX: np.asarray(classes, np.int32)}
         out = self.export.run(row.name, inputs, wanted)
-        overlays = [spec.alias_in(row.contract) for spec in family.encoded_outputs if spec.binary]
-        binary = next((out[alias] for alias in overlays if alias in out), None)
-        return Answers(
-            predict={alias: out[alias] for alias in sig.PREDICT_OUTPUTS}, map=out[family.map],
-            raw=out.get(family.raw) if family.raw else None,
-            overlay=None if binary is None else [bytes(v) for v in binary.ravel()],
-        )
+        return Answers.of(explanation_from_outputs(out, ModelSpec(str(self.export.path), row.name, None),
+                                                   encoded=self.overlays))
 
     def predict(self, data: Sequence[bytes]) -> np.ndarray:
         row = self.table[sig.PREDICT_BYTES]
@@ -133,13 +129,7 @@ class _ClientBackend:
         self.client = client
 
     def explain(self, method: str, data: Sequence[bytes], classes: Sequence[int]) -> Answers:
-        result = self.client.explain(list(data), list(classes), method=method)
-        family = sig.FAMILIES[result.family]
-        return Answers(
-            predict={alias: np.asarray(getattr(result, alias)) for alias in sig.PREDICT_OUTPUTS},
-            map=result.heatmap, raw=result.outputs.get(family.raw) if family.raw else None,
-            overlay=result.overlay_png,
-        )
+        return Answers.of(self.client.explain(list(data), list(classes), method=method))
 
     def predict(self, data: Sequence[bytes]) -> np.ndarray:
         return np.asarray(self.client.predict(list(data)).probabilities)

@@ -182,14 +182,14 @@ def explanation_from_outputs(
     methods = decoded.get(sig.METHOD)
     labels = outputs[sig.LABEL]
     if topk:
-        fields[sig.LABEL] = tuple(tuple(_text(v) for v in row) for row in labels.reshape(labels.shape[0], -1))
+        fields[sig.LABEL] = tuple(tuple(_text(v) for v in row) for row in labels)
     return Explanation(
         **fields,
         heatmap=decoded[family.map],
         cam=decoded.get(sig.CAM),
         overlay_png=_binary_outputs(family, decoded, required=encoded),
         top_k=(int(labels.shape[1]) if labels.ndim == 2 else 0) if topk else None,
-        method=None if methods is None else tuple(str(row[0]) if row.size else "" for row in methods.reshape(len(methods), -1)),
+        method=None if methods is None else tuple(str(m) for m in (methods if methods.ndim == 1 else methods[:, 0])),
         family=family.name,
         outputs=MappingProxyType(decoded),
     )

@@ -31,9 +31,9 @@ def export_writers(exports: Iterable[Path]) -> list[tuple[Path, str]]:
     folders = [folder for folder in exports if (folder / "saved_model.pb").is_file()]
     if not folders:
         return []
-    from gradcam_serving.exporter import writer_version
+    from gradcam_serving.exports import read_export
 
-    return [(folder, writer_version(folder)) for folder in folders]
+    return [(folder, read_export(folder).tensorflow_version) for folder in folders]
 
 
 def default_image_tag(exports: Iterable[Path], fallback: str) -> str:

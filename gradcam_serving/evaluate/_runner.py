@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -172,7 +173,7 @@ class EvaluationReport:
                 return result
         raise KeyError(f"no results for method {method!r}" + (f" of {source!r}" if source else ""))
 
-    @property
+    @functools.cached_property
     def coinciding(self) -> list[tuple[str, tuple[str, ...]]]:
         """``(source, methods)`` per group of two or more methods of one source whose maps are the same on every image.
 

@@ -120,8 +120,9 @@ def inspect_command(model: str, input_size: tuple[int, int] | None, output: str 
     Given an export (a BASE/NAME/VERSION folder), list the methods it holds instead, the default first,
     with their families (read without TensorFlow).
     """
-    if _print_export_methods(model, as_json):
-        return
+    with errors_as_exit(verbose):
+        if _print_export_methods(model, as_json):
+            return
     with errors_as_exit(verbose), warnings_as_lines(), quiet_tensorflow(verbose):
         from ._export import inspect_model
 

@@ -91,11 +91,15 @@ def _meta_graph(export_dir: str | os.PathLike[str]) -> Any:
 def writer_version(export_dir: str | os.PathLike[str]) -> str:
     """The TensorFlow that wrote the export (``meta_info_def.tensorflow_version``), e.g. ``"2.21.0"``.
 
+    Read without TensorFlow (:func:`gradcam_serving.exports.read_export`).
+
     Raises:
-        OSError: no ``saved_model.pb``.
-        ValueError: no ``serve`` graph, or the export does not record its TensorFlow.
+        ValueError: no ``saved_model.pb`` or no ``serve`` graph (``NotAnExportError``), or the export does not
+            record its TensorFlow.
     """
-    version = _meta_graph(export_dir).meta_info_def.tensorflow_version
+    from gradcam_serving.exports import read_export
+
+    version = read_export(export_dir).tensorflow_version
     if not version:
         raise ValueError(f"{export_dir} does not record the TensorFlow version that wrote it")
     return version

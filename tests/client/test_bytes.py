@@ -274,3 +274,17 @@ def test_an_encoded_answer_without_any_overlay_is_refused_by_name(
     fake.backend.overlay_alias = "something_else_bytes"
     with pytest.raises(GradcamServingError, match="lacks output 'overlay_png_bytes'"):
         client.explain(files)
+
+
+def test_an_empty_batch_decodes_to_empty_fields() -> None:
+    from gradcam_serving.client import ModelSpec, explanation_from_outputs
+
+    empty = {"probabilities": np.zeros((0, 3), np.float32), "class_index": np.zeros(0, np.int32),
+             "score": np.zeros(0, np.float32), "label": np.zeros(0, object), "method": np.zeros(0, object),
+             "heatmap": np.zeros((0, 4, 4), np.float32)}
+    result = explanation_from_outputs(empty, ModelSpec("m", "explain", 1))
+    assert result.method == () and result.label == () and result.heatmap.shape == (0, 4, 4)
+    top = explanation_from_outputs({**empty, "class_index": np.zeros((0, 2), np.int32), "label": np.zeros((0, 2), object),
+                                    "method": np.zeros((0, 2), object), "heatmap": np.zeros((0, 2, 4, 4), np.float32),
+                                    "score": np.zeros((0, 2), np.float32)}, ModelSpec("m", "explain_topk", 1), topk=True)
+    assert top.method == () and top.label == () and top.top_k == 2
