@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gradcam_serving.errors import DataLossError
+from gradcam_serving.errors import DataLossError, ServingError
 from gradcam_serving.server import ModelConfig, ModelManager, Servable
 
 BACKGROUND_RETRIES = 50
